@@ -1,0 +1,238 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import ignore, { type Ignore } from 'ignore';
+import type { EngineDiagnostic } from './types';
+
+/**
+ * Workspace discovery: every `.py` file under the roots, honouring `.gitignore` files and
+ * skipping environments and build output. Never throws: problems become diagnostics.
+ */
+
+export interface DiscoveryOptions {
+  /** Extra gitignore-style patterns, relative to each root. */
+  exclude: string[];
+  /** Report `rel` paths relative to this folder. */
+  cwd: string;
+}
+
+export interface DiscoveredFile {
+  abs: string;
+  /** POSIX path relative to cwd. */
+  rel: string;
+  /** The root it was found under. */
+  root: string;
+}
+
+export interface DiscoveryResult {
+  files: DiscoveredFile[];
+  /** Folders that hold `__init__.py`. */
+  packages: Set<string>;
+  /** Folders that look like a project / source root (pyproject.toml, setup.py, `src`). */
+  sourceRoots: Set<string>;
+  diagnostics: EngineDiagnostic[];
+}
+
+const SKIP_DIRS = new Set([
+  '.git',
+  '.hg',
+  '.svn',
+  'node_modules',
+  '__pycache__',
+  '.venv',
+  'venv',
+  '.env',
+  'site-packages',
+  'dist-packages',
+  '.tox',
+  '.nox',
+  'build',
+  'dist',
+  '.mypy_cache',
+  '.pytest_cache',
+  '.ruff_cache',
+  '.eggs',
+  '.cache',
+  '.idea',
+  '.vscode',
+]);
+
+const PROJECT_MARKERS = ['pyproject.toml', 'setup.py', 'setup.cfg'];
+
+export function toPosix(p: string): string {
+  return p.split(path.sep).join('/');
+}
+
+export function relPath(cwd: string, abs: string): string {
+  const rel = toPosix(path.relative(cwd, abs));
+  return rel === '' ? '.' : rel;
+}
+
+export function discover(roots: string[], options: DiscoveryOptions): DiscoveryResult {
+  const result: DiscoveryResult = {
+    files: [],
+    packages: new Set(),
+    sourceRoots: new Set(),
+    diagnostics: [],
+  };
+  const seenDirs = new Set<string>();
+  const seenFiles = new Set<string>();
+
+  for (const rootArg of roots) {
+    const root = path.resolve(options.cwd, rootArg);
+    let stat: fs.Stats;
+    try {
+      stat = fs.statSync(root);
+    } catch (err) {
+      result.diagnostics.push({
+        file: relPath(options.cwd, root),
+        message: `cannot read: ${errText(err)}`,
+      });
+      continue;
+    }
+    if (stat.isFile()) {
+      if (root.endsWith('.py') && !seenFiles.has(root)) {
+        seenFiles.add(root);
+        result.files.push({ abs: root, rel: relPath(options.cwd, root), root: path.dirname(root) });
+        const dir = path.dirname(root);
+        if (fs.existsSync(path.join(dir, '__init__.py'))) result.packages.add(dir);
+      }
+      continue;
+    }
+    result.sourceRoots.add(root);
+    const userIgnore = ignore().add(options.exclude);
+    walk(root, root, [], userIgnore);
+  }
+
+  function walk(
+    root: string,
+    dir: string,
+    ignores: { base: string; ig: Ignore }[],
+    userIgnore: Ignore,
+  ): void {
+    let real: string;
+    try {
+      real = fs.realpathSync(dir);
+    } catch (err) {
+      result.diagnostics.push({
+        file: relPath(options.cwd, dir),
+        message: `cannot resolve folder: ${errText(err)}`,
+      });
+      return;
+    }
+    // Symlink loops and folders reached twice are read once.
+    if (seenDirs.has(real)) return;
+    seenDirs.add(real);
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(dir, { withFileTypes: true });
+    } catch (err) {
+      result.diagnostics.push({
+        file: relPath(options.cwd, dir),
+        message: `folder skipped: ${errText(err)}`,
+      });
+      return;
+    }
+    const names = new Set(entries.map((e) => e.name));
+    if (names.has('pyvenv.cfg')) return; // a virtual environment
+    let scoped = ignores;
+    if (names.has('.gitignore')) {
+      try {
+        const ig = ignore().add(fs.readFileSync(path.join(dir, '.gitignore'), 'utf8'));
+        scoped = [...ignores, { base: dir, ig }];
+      } catch (err) {
+        result.diagnostics.push({
+          file: relPath(options.cwd, path.join(dir, '.gitignore')),
+          message: `ignored unreadable .gitignore: ${errText(err)}`,
+        });
+      }
+    }
+    if (names.has('__init__.py')) result.packages.add(dir);
+    if (PROJECT_MARKERS.some((m) => names.has(m)) || path.basename(dir) === 'src')
+      result.sourceRoots.add(dir);
+    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const entry of entries) {
+      const abs = path.join(dir, entry.name);
+      let isDir = entry.isDirectory();
+      let isFile = entry.isFile();
+      if (entry.isSymbolicLink()) {
+        try {
+          const st = fs.statSync(abs);
+          isDir = st.isDirectory();
+          isFile = st.isFile();
+        } catch {
+          continue; // dangling link
+        }
+      }
+      if (isDir && (SKIP_DIRS.has(entry.name) || entry.name.endsWith('.egg-info'))) continue;
+      if (isIgnored(abs, isDir, scoped, root, userIgnore)) continue;
+      if (isDir) walk(root, abs, scoped, userIgnore);
+      else if (isFile && entry.name.endsWith('.py')) {
+        if (seenFiles.has(abs)) continue;
+        seenFiles.add(abs);
+        result.files.push({ abs, rel: relPath(options.cwd, abs), root });
+      }
+    }
+  }
+
+  return result;
+}
+
+function isIgnored(
+  abs: string,
+  isDir: boolean,
+  ignores: { base: string; ig: Ignore }[],
+  root: string,
+  userIgnore: Ignore,
+): boolean {
+  const suffix = isDir ? '/' : '';
+  const fromRoot = toPosix(path.relative(root, abs));
+  if (fromRoot && !fromRoot.startsWith('..') && userIgnore.ignores(fromRoot + suffix)) return true;
+  for (const { base, ig } of ignores) {
+    const rel = toPosix(path.relative(base, abs));
+    if (!rel || rel.startsWith('..')) continue;
+    if (ig.ignores(rel + suffix)) return true;
+  }
+  return false;
+}
+
+export function errText(err: unknown): string {
+  if (
+    err &&
+    typeof err === 'object' &&
+    'code' in err &&
+    typeof (err as { code: unknown }).code === 'string'
+  ) {
+    const e = err as { code: string; message?: string };
+    if (e.code === 'EACCES' || e.code === 'EPERM') return 'permission denied';
+    if (e.code === 'ENOENT') return 'no such file or folder';
+    if (e.code === 'ELOOP') return 'symbolic link loop';
+    return e.code;
+  }
+  return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * Canonical dotted module name: up through package folders (`__init__.py`), then on up
+ * through plain folders (namespace packages) until a source root.
+ */
+export function moduleNameFor(
+  abs: string,
+  packages: Set<string>,
+  sourceRoots: Set<string>,
+): { module: string; isPackage: boolean } {
+  const base = path.basename(abs, '.py');
+  const isPackage = base === '__init__';
+  const parts: string[] = isPackage ? [] : [base];
+  let dir = path.dirname(abs);
+  let guard = 0;
+  while (guard++ < 64) {
+    if (sourceRoots.has(dir)) break;
+    const parent = path.dirname(dir);
+    if (parent === dir) break;
+    if (!packages.has(dir) && ![...sourceRoots].some((r) => dir.startsWith(r + path.sep))) break;
+    parts.unshift(path.basename(dir));
+    dir = parent;
+  }
+  if (isPackage && parts.length === 0) parts.push(path.basename(path.dirname(abs)));
+  return { module: parts.join('.'), isPackage };
+}

@@ -1,0 +1,449 @@
+import type { Expr, FuncFacts } from './facts';
+import { dottedName } from './facts';
+import { exprText, type DependencyAnalyzer, type DepUse } from './dependencies';
+import type { CallExpr, EvalCtx, Value, Workspace, WorkspaceFile } from './workspace';
+
+/**
+ * The FastAPI model: which objects are apps and routers, and what is registered on each
+ * (routes, include_router edges, mounts, middleware). Only receivers that evaluate to a
+ * FastAPI/APIRouter instance count, so `@click.get` or `cache.get(...)` never become routes.
+ */
+
+export const HTTP_ROUTE_METHODS: Record<string, string[]> = {
+  get: ['GET'],
+  post: ['POST'],
+  put: ['PUT'],
+  patch: ['PATCH'],
+  delete: ['DELETE'],
+  head: ['HEAD'],
+  options: ['OPTIONS'],
+  trace: ['TRACE'],
+};
+
+export interface Location {
+  file: WorkspaceFile;
+  line: number;
+  col: number;
+}
+
+export interface RouteReg extends Location {
+  kind: 'http' | 'websocket';
+  methods: string[];
+  path: PathText;
+  handler: { file: WorkspaceFile; fn: FuncFacts } | null;
+  handlerName: string | null;
+  dependencies: DepUse[];
+  hidden: boolean;
+  deprecated: boolean;
+  cond: string | null;
+  /** Source text of the registration (decorator or call), for rules and hovers. */
+  call: CallExpr;
+}
+
+export interface IncludeReg extends Location {
+  child: RouterObj;
+  prefix: PathText;
+  dependencies: DepUse[];
+  hidden: boolean;
+  deprecated: boolean;
+  cond: string | null;
+}
+
+export interface MountReg extends Location {
+  path: PathText;
+  /** The mounted FastAPI sub-app, when it is one. */
+  subApp: RouterObj | null;
+  targetText: string;
+  target: Value;
+  cond: string | null;
+}
+
+export interface MiddlewareReg extends Location {
+  name: string;
+  /** Rejects unauthenticated HTTP requests (or is an authentication middleware). */
+  auth: boolean;
+  kind: 'class' | 'function';
+}
+
+export interface PathText {
+  text: string;
+  /** Parts we could not evaluate (e.g. `{settings.PREFIX}`). */
+  unresolved: string[];
+}
+
+export interface RouterObj extends Location {
+  id: string;
+  kind: 'app' | 'router';
+  /** `module:variable` when known, else `module:<line>`. */
+  name: string;
+  prefix: PathText;
+  dependencies: DepUse[];
+  hidden: boolean;
+  deprecated: boolean;
+  routes: RouteReg[];
+  includes: IncludeReg[];
+  mounts: MountReg[];
+  middleware: MiddlewareReg[];
+  /** Times it is included into another router or mounted. */
+  parents: number;
+  call: CallExpr;
+  ctx: EvalCtx;
+}
+
+export class FastApiModel {
+  readonly objects = new Map<string, RouterObj>();
+
+  constructor(
+    private readonly ws: Workspace,
+    private readonly deps: DependencyAnalyzer,
+  ) {}
+
+  build(): void {
+    for (const file of this.ws.files.values()) {
+      // Registrations only happen in files that import FastAPI, or that use objects from files
+      // that do (`from app.main import app`): cheap filter first, exact check on evaluation.
+      for (const fn of file.facts.funcs) this.visitDecorators(file, fn);
+      for (const c of file.facts.calls) this.visitCall(file, c.call, c.scope, c.cond);
+    }
+    // Name objects after the variable that holds them, for display.
+    for (const file of this.ws.files.values()) {
+      for (const a of file.facts.assigns) {
+        if (a.value.k !== 'call') continue;
+        const id = `${file.rel}:${a.value.line}:${a.value.col}`;
+        const obj = this.objects.get(id);
+        if (obj && obj.name.endsWith('>')) obj.name = `${file.module}:${a.target}`;
+      }
+    }
+  }
+
+  /** The router object a value denotes, creating it on first sight. */
+  routerOf(v: Value): RouterObj | null {
+    if (v.t !== 'instance') return null;
+    const existing = this.objects.get(v.id);
+    if (existing) return existing;
+    const ancestors = this.ws.externalAncestors(v.of);
+    let kind: 'app' | 'router' | null = null;
+    for (const q of ancestors) {
+      if (!/^fastapi\b/.test(q)) continue;
+      if (/(^|\.)FastAPI$/.test(q)) kind = 'app';
+      else if (/(^|\.)APIRouter$/.test(q)) kind = kind ?? 'router';
+    }
+    if (!kind) return null;
+    const ctx: EvalCtx = { file: v.file, scope: v.scope };
+    const call = v.call;
+    const obj: RouterObj = {
+      id: v.id,
+      kind,
+      name: `${v.file.module}:<line ${call.line}>`,
+      file: v.file,
+      line: call.line,
+      col: call.col,
+      prefix: kind === 'router' ? this.pathText(ctx, call.kw.prefix) : { text: '', unresolved: [] },
+      dependencies: this.deps.listUses(ctx, call.kw.dependencies),
+      hidden: isFalse(call.kw.include_in_schema),
+      deprecated: isTrue(call.kw.deprecated),
+      routes: [],
+      includes: [],
+      mounts: [],
+      middleware: [],
+      parents: 0,
+      call,
+      ctx,
+    };
+    this.objects.set(v.id, obj);
+    return obj;
+  }
+
+  private receiver(ctx: EvalCtx, e: Expr): RouterObj | null {
+    if (e.k !== 'name' && e.k !== 'attr' && e.k !== 'call') return null;
+    return this.routerOf(this.ws.eval(ctx, e));
+  }
+
+  /** Evaluate a path / prefix argument to text; unknown parts become `{expr}`. */
+  pathText(ctx: EvalCtx, e: Expr | undefined): PathText {
+    if (!e) return { text: '', unresolved: [] };
+    const unresolved: string[] = [];
+    const text = this.stringOf(ctx, e, unresolved, 0);
+    return { text, unresolved };
+  }
+
+  private stringOf(ctx: EvalCtx, e: Expr, unresolved: string[], depth: number): string {
+    if (depth > 20) return '';
+    switch (e.k) {
+      case 'str':
+        if (e.fstring) {
+          // Interpolations: `{settings.API_V1_STR}` evaluated when we can.
+          return e.v.replace(/\{([^{}]+)\}/g, (m, inner: string) => {
+            const name = inner.trim();
+            if (!/^[A-Za-z_][\w.]*$/.test(name)) {
+              unresolved.push(name);
+              return m;
+            }
+            const parts = name.split('.');
+            let expr: Expr = { k: 'name', id: parts[0], line: 0, col: 0 };
+            for (const p of parts.slice(1))
+              expr = { k: 'attr', obj: expr, attr: p, line: 0, col: 0 };
+            const v = this.constString(ctx, expr, depth + 1);
+            if (v === null) {
+              unresolved.push(name);
+              return m;
+            }
+            return v;
+          });
+        }
+        return e.v;
+      case 'binop':
+        if (e.op === '+')
+          return (
+            this.stringOf(ctx, e.l, unresolved, depth + 1) +
+            this.stringOf(ctx, e.r, unresolved, depth + 1)
+          );
+        break;
+      case 'name':
+      case 'attr': {
+        const v = this.constString(ctx, e, depth + 1);
+        if (v !== null) return v;
+        break;
+      }
+      default:
+        break;
+    }
+    const text = exprText(e);
+    unresolved.push(text);
+    return `{${text}}`;
+  }
+
+  /** A name or attribute bound to a string constant (settings classes included). */
+  private constString(ctx: EvalCtx, e: Expr, depth: number): string | null {
+    const v = this.ws.eval(ctx, e);
+    if (v.t === 'str') return v.v;
+    void depth;
+    return null;
+  }
+
+  private visitDecorators(file: WorkspaceFile, fn: FuncFacts): void {
+    const ctx: EvalCtx = { file, scope: fn.scope };
+    for (const d of fn.decorators) {
+      const e = d.expr;
+      if (e.k !== 'call' || e.fn.k !== 'attr') continue;
+      const method = e.fn.attr;
+      if (method === 'middleware') {
+        const obj = this.receiver(ctx, e.fn.obj);
+        if (obj && obj.kind === 'app')
+          obj.middleware.push({
+            file,
+            line: d.line,
+            col: d.col,
+            name: fn.name,
+            auth: this.deps.rejects(file, fn),
+            kind: 'function',
+          });
+        continue;
+      }
+      if (!isRouteMethod(method)) continue;
+      const obj = this.receiver(ctx, e.fn.obj);
+      if (!obj) continue;
+      obj.routes.push(this.routeReg(ctx, e, method, { file, fn }, fn.name, d.line, d.col, fn.cond));
+    }
+  }
+
+  private routeReg(
+    ctx: EvalCtx,
+    call: CallExpr,
+    method: string,
+    handler: { file: WorkspaceFile; fn: FuncFacts } | null,
+    handlerName: string | null,
+    line: number,
+    col: number,
+    cond: string | null,
+    argOffset = 0,
+  ): RouteReg {
+    const websocket = method === 'websocket' || method === 'add_api_websocket_route';
+    let methods: string[] = [];
+    if (!websocket) {
+      if (HTTP_ROUTE_METHODS[method]) methods = HTTP_ROUTE_METHODS[method];
+      else {
+        const m = call.kw.methods;
+        const listed =
+          m && m.k === 'list'
+            ? m.items.flatMap((i) => (i.k === 'str' ? [i.v.toUpperCase()] : []))
+            : [];
+        methods = listed.length ? listed : ['GET'];
+      }
+    }
+    return {
+      kind: websocket ? 'websocket' : 'http',
+      methods: [...new Set(methods)].sort(),
+      path: this.pathText(ctx, call.args[argOffset] ?? call.kw.path),
+      file: ctx.file,
+      line,
+      col,
+      handler,
+      handlerName,
+      dependencies: this.deps.listUses(ctx, call.kw.dependencies),
+      hidden: isFalse(call.kw.include_in_schema),
+      deprecated: isTrue(call.kw.deprecated),
+      cond,
+      call,
+    };
+  }
+
+  private handlerOf(
+    ctx: EvalCtx,
+    e: Expr | undefined,
+  ): { file: WorkspaceFile; fn: FuncFacts } | null {
+    if (!e) return null;
+    const v = this.ws.eval(ctx, e);
+    return v.t === 'func' ? { file: v.file, fn: v.fn } : null;
+  }
+
+  private visitCall(file: WorkspaceFile, call: CallExpr, scope: string, cond: string | null): void {
+    const ctx: EvalCtx = { file, scope };
+    // Call style: `app.get("/p")(handler)`.
+    if (call.fn.k === 'call' && call.fn.fn.k === 'attr' && isRouteMethod(call.fn.fn.attr)) {
+      const inner = call.fn;
+      const obj = this.receiver(ctx, (inner.fn as Expr & { k: 'attr' }).obj);
+      if (!obj) return;
+      const handler = this.handlerOf(ctx, call.args[0]);
+      obj.routes.push(
+        this.routeReg(
+          ctx,
+          inner,
+          (inner.fn as Expr & { k: 'attr' }).attr,
+          handler,
+          call.args[0] ? exprText(call.args[0]) : null,
+          call.line,
+          call.col,
+          cond,
+        ),
+      );
+      return;
+    }
+    if (call.fn.k !== 'attr') return;
+    const method = call.fn.attr;
+    if (!REGISTRATION_METHODS.has(method)) return;
+    const obj = this.receiver(ctx, call.fn.obj);
+    if (!obj) return;
+    switch (method) {
+      case 'include_router': {
+        const childExpr = call.args[0] ?? call.kw.router;
+        if (!childExpr) return;
+        const childValue = this.ws.eval(ctx, childExpr);
+        const children = childValue.t === 'list' ? childValue.items : [childValue];
+        for (const cv of children) {
+          const child = this.routerOf(cv);
+          if (!child || child === obj) continue;
+          child.parents++;
+          obj.includes.push({
+            child,
+            prefix: this.pathText(ctx, call.kw.prefix),
+            dependencies: this.deps.listUses(ctx, call.kw.dependencies),
+            hidden: isFalse(call.kw.include_in_schema),
+            deprecated: isTrue(call.kw.deprecated),
+            cond,
+            file,
+            line: call.line,
+            col: call.col,
+          });
+        }
+        return;
+      }
+      case 'mount': {
+        const target = call.args[1] ?? call.kw.app;
+        if (!target) return;
+        const value = this.ws.eval(ctx, target);
+        const sub = this.routerOf(value);
+        const subApp = sub && sub.kind === 'app' ? sub : null;
+        if (subApp) subApp.parents++;
+        obj.mounts.push({
+          path: this.pathText(ctx, call.args[0] ?? call.kw.path),
+          subApp,
+          targetText: exprText(target),
+          target: value,
+          cond,
+          file,
+          line: call.line,
+          col: call.col,
+        });
+        return;
+      }
+      case 'add_api_route':
+      case 'add_route':
+      case 'add_api_websocket_route':
+      case 'add_websocket_route': {
+        const handlerExpr = call.args[1] ?? call.kw.endpoint ?? call.kw.route;
+        const handler = this.handlerOf(ctx, handlerExpr);
+        const kind = method.includes('websocket') ? 'add_api_websocket_route' : 'api_route';
+        obj.routes.push(
+          this.routeReg(
+            ctx,
+            call,
+            kind,
+            handler,
+            handlerExpr ? exprText(handlerExpr) : null,
+            call.line,
+            call.col,
+            cond,
+          ),
+        );
+        return;
+      }
+      case 'add_middleware': {
+        const target = call.args[0] ?? call.kw.middleware_class;
+        if (!target) return;
+        const v = this.ws.eval(ctx, target);
+        const name = exprText(target);
+        obj.middleware.push({
+          file,
+          line: call.line,
+          col: call.col,
+          name,
+          auth: this.isAuthMiddleware(v, name),
+          kind: 'class',
+        });
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  private isAuthMiddleware(v: Value, name: string): boolean {
+    if (v.t === 'external' && /(^|\.)AuthenticationMiddleware$/.test(v.qname)) return true;
+    const simple = name.split('.').pop() ?? name;
+    if (NOT_AUTH_MIDDLEWARE.test(simple)) return false;
+    if (v.t === 'class') {
+      const dispatch = this.ws.findMethod(v, 'dispatch') ?? this.ws.findMethod(v, '__call__');
+      if (dispatch && this.deps.rejects(dispatch.file, dispatch.fn)) return true;
+    }
+    return AUTH_MIDDLEWARE_NAME.test(simple);
+  }
+}
+
+const REGISTRATION_METHODS = new Set([
+  'include_router',
+  'mount',
+  'add_api_route',
+  'add_route',
+  'add_api_websocket_route',
+  'add_websocket_route',
+  'add_middleware',
+]);
+
+const AUTH_MIDDLEWARE_NAME = /(auth|jwt|token|api_?key|oauth|bearer|keycloak|oidc)/i;
+const NOT_AUTH_MIDDLEWARE =
+  /^(CORSMiddleware|GZipMiddleware|TrustedHostMiddleware|HTTPSRedirectMiddleware|SessionMiddleware)$/;
+
+export function isRouteMethod(m: string): boolean {
+  return m in HTTP_ROUTE_METHODS || m === 'api_route' || m === 'websocket';
+}
+
+function isFalse(e: Expr | undefined): boolean {
+  return !!e && e.k === 'bool' && !e.v;
+}
+
+function isTrue(e: Expr | undefined): boolean {
+  return !!e && e.k === 'bool' && e.v;
+}
+
+export { dottedName };

@@ -1,0 +1,305 @@
+import type { FuncFacts } from './facts';
+import type { DependencyAnalyzer, DepUse } from './dependencies';
+import type { FastApiModel, MiddlewareReg, RouteReg, RouterObj } from './model';
+import type { AuthLevel, DependencyNode, Exposure, Route, RouteAuth } from './types';
+import type { Workspace, WorkspaceFile } from './workspace';
+
+/**
+ * Route inventory: walks every app from the top (include_router chains, mounts), accumulating
+ * prefixes and dependencies level by level, and decides each route's effective exposure.
+ */
+
+interface Walk {
+  prefix: string;
+  uses: { use: DepUse; level: AuthLevel }[];
+  hidden: boolean;
+  deprecated: boolean;
+  cond: string[];
+  routers: string[];
+  middleware: MiddlewareReg[];
+  app: string | null;
+  seen: Set<string>;
+}
+
+/** A route with the engine objects behind it, for rules and editor features. */
+export interface RouteRecord {
+  route: Route;
+  reg: RouteReg | null;
+  handler: { file: WorkspaceFile; fn: FuncFacts } | null;
+}
+
+export function buildRoutes(
+  ws: Workspace,
+  model: FastApiModel,
+  deps: DependencyAnalyzer,
+): RouteRecord[] {
+  const out: RouteRecord[] = [];
+  const objects = [...model.objects.values()];
+  const roots = objects.filter((o) => o.parents === 0 && o.kind === 'app');
+  const orphans = objects.filter((o) => o.parents === 0 && o.kind === 'router');
+
+  const walk = (obj: RouterObj, w: Walk): void => {
+    if (w.seen.has(obj.id)) return;
+    const seen = new Set(w.seen).add(obj.id);
+    const level: AuthLevel = obj.kind === 'app' ? (w.routers.length ? 'mount' : 'app') : 'router';
+    const here: Walk = {
+      ...w,
+      seen,
+      uses: [...w.uses, ...obj.dependencies.map((use) => ({ use, level }))],
+      hidden: w.hidden || obj.hidden,
+      deprecated: w.deprecated || obj.deprecated,
+      routers: [...w.routers, obj.name],
+      middleware: obj.kind === 'app' ? [...w.middleware, ...obj.middleware] : w.middleware,
+    };
+    const ownPrefix = here.prefix + obj.prefix.text;
+    for (const reg of obj.routes) out.push(routeRecord(ws, deps, reg, here, ownPrefix, obj));
+    for (const inc of obj.includes) {
+      walk(inc.child, {
+        ...here,
+        prefix: ownPrefix + inc.prefix.text,
+        uses: [
+          ...here.uses,
+          ...inc.dependencies.map((use) => ({ use, level: 'include' as const })),
+        ],
+        hidden: here.hidden || inc.hidden,
+        deprecated: here.deprecated || inc.deprecated,
+        cond: inc.cond ? [...here.cond, inc.cond] : here.cond,
+      });
+    }
+    for (const m of obj.mounts) {
+      const mountWalk: Walk = {
+        ...here,
+        prefix: ownPrefix + m.path.text,
+        // A mounted app is its own ASGI app: the parent's dependencies do not reach it,
+        // but the parent's middleware wraps it.
+        uses: [],
+        cond: m.cond ? [...here.cond, m.cond] : here.cond,
+      };
+      if (m.subApp) walk(m.subApp, mountWalk);
+      else out.push(mountRecord(deps, m, mountWalk, obj));
+    }
+  };
+
+  for (const app of roots)
+    walk(app, {
+      prefix: '',
+      uses: [],
+      hidden: false,
+      deprecated: false,
+      cond: [],
+      routers: [],
+      middleware: [],
+      app: app.name,
+      seen: new Set(),
+    });
+  for (const router of orphans)
+    walk(router, {
+      prefix: '',
+      uses: [],
+      hidden: false,
+      deprecated: false,
+      cond: [],
+      routers: [],
+      middleware: [],
+      app: null,
+      seen: new Set(),
+    });
+
+  out.sort(
+    (a, b) =>
+      a.route.path.localeCompare(b.route.path) ||
+      a.route.methods.join(',').localeCompare(b.route.methods.join(',')) ||
+      a.route.file.localeCompare(b.route.file) ||
+      a.route.line - b.route.line,
+  );
+  return out;
+}
+
+function publicReason(file: WorkspaceFile, lines: number[]): string | null {
+  for (const c of file.facts.comments) {
+    if (!lines.includes(c.line)) continue;
+    const m = /fastapi-lens:\s*public\b\s*(.*)$/.exec(c.text);
+    if (m) return m[1].trim() || 'marked public';
+  }
+  return null;
+}
+
+function routeRecord(
+  ws: Workspace,
+  deps: DependencyAnalyzer,
+  reg: RouteReg,
+  w: Walk,
+  prefix: string,
+  owner: RouterObj,
+): RouteRecord {
+  void owner;
+  const uses = [
+    ...w.uses,
+    ...reg.dependencies.map((use) => ({ use, level: 'decorator' as const })),
+  ];
+  const handler = reg.handler;
+  if (handler) {
+    const ctx = { file: handler.file, scope: handler.fn.scope };
+    for (const p of handler.fn.params) {
+      const use = deps.paramUse(ctx, p);
+      if (use) uses.push({ use, level: 'parameter' });
+    }
+  }
+  const { auth, nodes, unresolved } = judge(deps, uses);
+  if (handler) auth.push(...requiresDecorators(ws, handler));
+  const cond = reg.cond ? [...w.cond, reg.cond] : w.cond;
+  const middleware = reg.kind === 'http' ? w.middleware.filter((m) => m.auth) : [];
+  for (const m of middleware)
+    auth.push({
+      dependency: m.name,
+      level: 'middleware',
+      file: m.file.rel,
+      line: m.line,
+      scopes: [],
+      enforcing: true,
+      chain: [m.name],
+      basis: m.kind === 'class' ? 'library' : 'rejects',
+      roleCheck: false,
+      confidence: 'high',
+    });
+  const route: Route = {
+    methods: reg.methods,
+    path: prefix + reg.path.text,
+    kind: reg.kind,
+    file: reg.file.rel,
+    line: reg.line,
+    column: reg.col,
+    function: handler ? handler.fn.name : reg.handlerName,
+    exposure: exposureOf(auth, unresolved),
+    auth,
+    hidden: w.hidden || reg.hidden,
+    conditional: cond.length ? cond.join(' / ') : null,
+    deprecated: w.deprecated || reg.deprecated,
+    app: w.app,
+    routers: w.routers,
+    handlerLine: handler ? handler.fn.line : null,
+    unresolved: [...reg.path.unresolved.map((p) => `path part ${p} not resolved`), ...unresolved],
+    middleware: middleware.map((m) => m.name),
+    publicReason: publicReason(reg.file, [reg.line, reg.line - 1, handler?.fn.line ?? -1]),
+    dependencies: nodes,
+  };
+  return { route, reg, handler };
+}
+
+function mountRecord(
+  deps: DependencyAnalyzer,
+  m: RouterObj['mounts'][number],
+  w: Walk,
+  owner: RouterObj,
+): RouteRecord {
+  void owner;
+  void deps;
+  const auth: RouteAuth[] = w.middleware
+    .filter((mw) => mw.auth)
+    .map((mw) => ({
+      dependency: mw.name,
+      level: 'middleware' as const,
+      file: mw.file.rel,
+      line: mw.line,
+      scopes: [],
+      enforcing: true,
+      chain: [mw.name],
+      basis: mw.kind === 'class' ? ('library' as const) : ('rejects' as const),
+      roleCheck: false,
+      confidence: 'high' as const,
+    }));
+  const route: Route = {
+    methods: [],
+    path: w.prefix,
+    kind: 'mount',
+    file: m.file.rel,
+    line: m.line,
+    column: m.col,
+    function: null,
+    exposure: exposureOf(auth, []),
+    auth,
+    hidden: w.hidden,
+    conditional: w.cond.length ? w.cond.join(' / ') : null,
+    deprecated: w.deprecated,
+    app: w.app,
+    routers: w.routers,
+    handlerLine: null,
+    unresolved: m.path.unresolved.map((p) => `path part ${p} not resolved`),
+    middleware: auth.map((a) => a.dependency),
+    publicReason: publicReason(m.file, [m.line, m.line - 1]),
+    dependencies: [],
+    target: m.targetText,
+  };
+  return { route, reg: null, handler: null };
+}
+
+function judge(
+  deps: DependencyAnalyzer,
+  uses: { use: DepUse; level: AuthLevel }[],
+): { auth: RouteAuth[]; nodes: DependencyNode[]; unresolved: string[] } {
+  const auth: RouteAuth[] = [];
+  const nodes: DependencyNode[] = [];
+  const unresolved: string[] = [];
+  for (const { use, level } of uses) {
+    const a = deps.analyze(use, level);
+    nodes.push(a.node);
+    unresolved.push(...a.unresolved);
+    if (!a.verdict) continue;
+    auth.push({
+      dependency: use.refName,
+      level,
+      file: a.node.file,
+      line: a.node.line,
+      scopes: a.verdict.scopes,
+      enforcing: a.verdict.enforcing,
+      chain: a.verdict.chain,
+      basis: a.verdict.basis,
+      roleCheck: a.verdict.roleCheck,
+      confidence: a.verdict.confidence,
+    });
+  }
+  return { auth, nodes, unresolved: [...new Set(unresolved)] };
+}
+
+/** Starlette's `@requires("authenticated", ...)` on a handler. */
+function requiresDecorators(
+  ws: Workspace,
+  handler: { file: WorkspaceFile; fn: FuncFacts },
+): RouteAuth[] {
+  const out: RouteAuth[] = [];
+  for (const d of handler.fn.decorators) {
+    if (d.expr.k !== 'call') continue;
+    const v = ws.eval({ file: handler.file, scope: handler.fn.scope }, d.expr.fn);
+    if (v.t !== 'external' || !/^starlette\.authentication\.requires$/.test(v.qname)) continue;
+    const first = d.expr.args[0] ?? d.expr.kw.scopes;
+    const scopes = !first
+      ? []
+      : first.k === 'str'
+        ? [first.v]
+        : first.k === 'list'
+          ? first.items.flatMap((i) => (i.k === 'str' ? [i.v] : []))
+          : [];
+    out.push({
+      dependency: 'requires',
+      level: 'decorator',
+      file: handler.file.rel,
+      line: d.line,
+      scopes: scopes.filter((s) => s !== 'authenticated'),
+      enforcing: true,
+      chain: ['requires'],
+      basis: 'library',
+      roleCheck: false,
+      confidence: 'high',
+    });
+  }
+  return out;
+}
+
+export function exposureOf(auth: RouteAuth[], unresolved: string[]): Exposure {
+  const enforcing = auth.filter((a) => a.enforcing && a.level !== 'middleware');
+  if (enforcing.some((a) => a.scopes.length > 0 || a.roleCheck)) return 'scoped';
+  if (enforcing.length) return 'authenticated';
+  if (auth.some((a) => a.level === 'middleware' && a.enforcing)) return 'middleware';
+  if (unresolved.length) return 'unknown';
+  return 'public';
+}
