@@ -1,4 +1,5 @@
 import type { Node, Tree } from 'web-tree-sitter';
+import type { LocalFinding } from './findings';
 
 /**
  * Per-file facts: everything the workspace passes need from one Python file, extracted in a
@@ -154,6 +155,8 @@ export interface ModuleFacts {
   fastapiRelated: boolean;
   lineCount: number;
   parseErrors: number;
+  /** Findings of the file rules, computed while the tree was alive. */
+  local: LocalFinding[];
 }
 
 const MAX_EXPR_DEPTH = 64;
@@ -343,6 +346,7 @@ export function extractFacts(file: string, tree: Tree): ModuleFacts {
     fastapiRelated: false,
     lineCount: root.endPosition.row + 1,
     parseErrors: 0,
+    local: [],
   };
 
   const moduleCtx: ScopeCtx = {

@@ -7,11 +7,15 @@ import { extractFacts, type ModuleFacts } from './facts';
 import { FastApiModel } from './model';
 import { createPythonParser, parseSource } from './parser';
 import { buildRoutes, type RouteRecord } from './routes';
+import { DEFAULT_CONFIG, runFileRules, scanAnalysis, type ConfigResolver } from './scan';
+import type { Finding } from './findings';
 import type { EngineDiagnostic, RoutesReport } from './types';
 import { Workspace, type WorkspaceFile } from './workspace';
 
 export * from './types';
 export type { RouteRecord } from './routes';
+export type { Finding, LocalFinding, Severity, Fix } from './findings';
+export type { ConfigResolver, EffectiveConfig } from './scan';
 
 /**
  * The engine's entry point: discover files, parse each once, extract per-file facts, then run
@@ -73,7 +77,9 @@ export function readSource(abs: string, maxBytes: number): { source: string } | 
 export function factsFor(p: Parser, abs: string, source: string): ModuleFacts {
   const tree = parseSource(p, source);
   try {
-    return extractFacts(abs, tree);
+    const facts = extractFacts(abs, tree);
+    facts.local = runFileRules(abs, source, tree, facts);
+    return facts;
   } finally {
     tree.delete();
   }
@@ -132,4 +138,26 @@ export function combine(
     diagnostics,
   };
   return { report, records, workspace, model, deps, files };
+}
+
+export interface ScanWorkspaceOptions extends AnalyzeOptions {
+  config?: ConfigResolver;
+}
+
+/** Analyse and run every rule: the findings of `fastapi-lens scan`. */
+export async function scanWorkspace(
+  options: ScanWorkspaceOptions,
+): Promise<{ analysis: Analysis; findings: Finding[] }> {
+  const analysis = await analyzeWorkspace(options);
+  const config = options.config ?? { forFile: () => DEFAULT_CONFIG };
+  const findings = scanAnalysis(analysis, {
+    config,
+    sourceOf: (abs) => {
+      const overlay = options.overlays?.get(abs);
+      if (overlay !== undefined) return overlay;
+      const read = readSource(abs, options.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES);
+      return 'source' in read ? read.source : null;
+    },
+  });
+  return { analysis, findings };
 }

@@ -1,0 +1,389 @@
+import * as path from 'node:path';
+import type { Node, Tree } from 'web-tree-sitter';
+import type {
+  FileContext,
+  FileReport,
+  Rule,
+  RuleMeta,
+  RuleSettings,
+  WorkspaceReport,
+} from '../../../rules/api';
+import { RULES } from '../../../rules/index';
+import type { ModuleFacts } from './facts';
+import { lowerSeverity, type Finding, type LocalFinding, type Severity } from './findings';
+import type { Analysis } from './index';
+import type { RouteRecord } from './routes';
+import type { Exposure } from './types';
+
+/**
+ * Scanning: file rules run while a file's tree is alive (their findings are part of the
+ * file's facts), workspace rules run over the model, then findings are tied to routes, weighed
+ * by exposure, filtered by configuration and suppression comments, and fingerprinted.
+ */
+
+export interface EffectiveConfig {
+  select: string[] | null;
+  ignore: string[];
+  severity: Record<string, Severity>;
+  /** Codes ignored for this file by `per-file-ignores`. */
+  fileIgnores: string[];
+  publicRoutes: string[];
+  authDependencies: string[];
+}
+
+export const DEFAULT_CONFIG: EffectiveConfig = {
+  select: null,
+  ignore: [],
+  severity: {},
+  fileIgnores: [],
+  publicRoutes: [],
+  authDependencies: [],
+};
+
+/** Gives the configuration that applies to a file (nearest pyproject.toml, CLI flags merged). */
+export interface ConfigResolver {
+  forFile(abs: string): EffectiveConfig;
+}
+
+export const RULES_BY_CODE = new Map<string, Rule>(RULES.map((r) => [r.meta.code, r]));
+
+export function ruleMeta(code: string): RuleMeta | undefined {
+  return RULES_BY_CODE.get(code)?.meta;
+}
+
+/** Qualname of the function enclosing a node, built from the def/class names around it. */
+export function enclosingFunction(node: Node): string | null {
+  const parts: { name: string; kind: 'fn' | 'cls' }[] = [];
+  let n: Node | null = node.parent;
+  let inFunction = false;
+  while (n) {
+    if (n.type === 'function_definition' || n.type === 'class_definition') {
+      const name = n.childForFieldName('name')?.text ?? '';
+      const kind = n.type === 'function_definition' ? 'fn' : 'cls';
+      if (kind === 'fn') inFunction = true;
+      parts.unshift({ name, kind });
+    }
+    n = n.parent;
+  }
+  if (!inFunction) return null;
+  // Drop trailing classes (code in a class body inside a function belongs to that function).
+  while (parts.length && parts[parts.length - 1].kind === 'cls') parts.pop();
+  let q = '';
+  parts.forEach((p, i) => {
+    if (i === 0) q = p.name;
+    else q += parts[i - 1].kind === 'fn' ? `.<locals>.${p.name}` : `.${p.name}`;
+  });
+  return q || null;
+}
+
+/** Run every file rule over one parsed file. Rule errors become findings-free, never throws. */
+export function runFileRules(
+  file: string,
+  source: string,
+  tree: Tree,
+  facts: ModuleFacts,
+): LocalFinding[] {
+  const out: LocalFinding[] = [];
+  const byType = new Map<string, Node[]>();
+  const root = tree.rootNode;
+  let current: RuleMeta | null = null;
+  const ctx: FileContext = {
+    file,
+    source,
+    root,
+    facts,
+    nodesOfType(type: string): Node[] {
+      let list = byType.get(type);
+      if (!list) {
+        list = root.descendantsOfType(type).filter((n): n is Node => !!n);
+        byType.set(type, list);
+      }
+      return list;
+    },
+    enclosingFunction,
+    report(r: FileReport): void {
+      if (!current) return;
+      const node = r.node;
+      const line = r.line ?? (node ? node.startPosition.row + 1 : 1);
+      out.push({
+        code: current.code,
+        message: r.message,
+        line,
+        column: r.column ?? (node ? node.startPosition.column : 0),
+        endLine: r.endLine ?? (node ? node.endPosition.row + 1 : line),
+        endColumn: r.endColumn ?? (node ? node.endPosition.column : 0),
+        fn: node ? enclosingFunction(node) : null,
+        exposureSensitive: current.exposureSensitive,
+        severity: r.severity,
+        fix: r.fix,
+        related: r.related,
+        flow: r.flow,
+      });
+    },
+  };
+  for (const rule of RULES) {
+    if (rule.kind !== 'file') continue;
+    current = rule.meta;
+    try {
+      rule.checkFile(ctx);
+    } catch (err) {
+      // A rule bug must not lose the other rules' findings or the file's routes.
+      out.push({
+        code: 'LENS000',
+        message: `internal error in ${rule.meta.code}: ${err instanceof Error ? err.message : String(err)}`,
+        line: 1,
+        column: 0,
+        endLine: 1,
+        endColumn: 0,
+        fn: null,
+        exposureSensitive: false,
+        severity: 'info',
+      });
+    }
+  }
+  current = null;
+  return out;
+}
+
+const EXPOSURE_RANK: Record<Exposure, number> = {
+  public: 4,
+  unknown: 3,
+  middleware: 2,
+  authenticated: 1,
+  scoped: 0,
+};
+
+/** Routes by handler (`rel#qualname`), most exposed first. */
+function routesByHandler(records: RouteRecord[]): Map<string, RouteRecord[]> {
+  const map = new Map<string, RouteRecord[]>();
+  for (const r of records) {
+    if (!r.handler) continue;
+    const key = `${r.handler.file.rel}#${r.handler.fn.qualname}`;
+    const list = map.get(key);
+    if (list) list.push(r);
+    else map.set(key, [r]);
+  }
+  for (const list of map.values())
+    list.sort((a, b) => EXPOSURE_RANK[b.route.exposure] - EXPOSURE_RANK[a.route.exposure]);
+  return map;
+}
+
+/** The route running a function: itself a handler, or nested in one. */
+export function routeForFunction(
+  byHandler: Map<string, RouteRecord[]>,
+  rel: string,
+  fn: string | null,
+): RouteRecord | null {
+  let q = fn;
+  while (q) {
+    const hit = byHandler.get(`${rel}#${q}`);
+    if (hit) return hit[0];
+    const i = q.lastIndexOf('.<locals>.');
+    if (i < 0) break;
+    q = q.slice(0, i);
+  }
+  return null;
+}
+
+/** Severity on a public route is the rule's; behind auth or outside any route, one lower. */
+export function severityFor(
+  base: Severity,
+  exposureSensitive: boolean,
+  exposure: Exposure | null,
+): Severity {
+  if (!exposureSensitive) return base;
+  if (exposure === 'public' || exposure === 'unknown') return base;
+  return lowerSeverity(base);
+}
+
+function fingerprint(code: string, rel: string, fn: string | null, lineText: string): string {
+  const norm = lineText.replace(/\s+/g, ' ').trim();
+  let h = 2166136261;
+  for (const ch of `${code}|${rel}|${fn ?? ''}|${norm}`) {
+    h ^= ch.codePointAt(0) ?? 0;
+    h = Math.imul(h, 16777619) >>> 0;
+  }
+  return h.toString(16).padStart(8, '0');
+}
+
+/** `# fastapi-lens: ignore[AUTH001,INJ002] reason` on these lines suppresses those codes. */
+export function suppressedCodes(
+  comments: { line: number; text: string }[],
+  lines: number[],
+): Set<string> {
+  const codes = new Set<string>();
+  for (const c of comments) {
+    if (!lines.includes(c.line)) continue;
+    const m = /fastapi-lens:\s*ignore(?:\[([A-Za-z0-9_,\s]+)\])?/.exec(c.text);
+    if (!m) continue;
+    if (!m[1]) codes.add('*');
+    else for (const code of m[1].split(',')) codes.add(code.trim().toUpperCase());
+  }
+  return codes;
+}
+
+function enabled(code: string, cfg: EffectiveConfig): boolean {
+  const matches = (sel: string): boolean => sel === 'ALL' || code === sel || code.startsWith(sel);
+  if (cfg.select && !cfg.select.some(matches)) return false;
+  if (cfg.ignore.some(matches)) return false;
+  if (cfg.fileIgnores.some(matches)) return false;
+  return true;
+}
+
+export interface ScanOptions {
+  config: ConfigResolver;
+  /** Source text by absolute path, for fingerprints and code frames. */
+  sourceOf(abs: string): string | null;
+}
+
+export function scanAnalysis(analysis: Analysis, options: ScanOptions): Finding[] {
+  const records = analysis.records;
+  const byHandler = routesByHandler(records);
+  const filesByRel = new Map(analysis.files.map((f) => [f.rel, f]));
+  const lineCache = new Map<string, string[]>();
+  const lineText = (rel: string, line: number): string => {
+    let lines = lineCache.get(rel);
+    if (!lines) {
+      const f = filesByRel.get(rel);
+      const src = f ? options.sourceOf(f.abs) : null;
+      lines = src ? src.split(/\r?\n/) : [];
+      lineCache.set(rel, lines);
+    }
+    return lines[line - 1] ?? '';
+  };
+
+  const raw: { finding: Omit<Finding, 'fingerprint'>; fn: string | null }[] = [];
+  const localFindings = new Map<string, LocalFinding[]>();
+  for (const f of analysis.files) {
+    localFindings.set(f.rel, f.facts.local ?? []);
+    for (const lf of f.facts.local ?? []) {
+      const meta = ruleMeta(lf.code);
+      const record = routeForFunction(byHandler, f.rel, lf.fn);
+      const exposure = record ? record.route.exposure : null;
+      const severity = severityFor(
+        lf.severity ?? meta?.defaultSeverity ?? 'info',
+        lf.exposureSensitive,
+        exposure,
+      );
+      raw.push({
+        fn: lf.fn,
+        finding: {
+          code: lf.code,
+          slug: meta?.slug ?? 'internal-error',
+          severity,
+          message: lf.message,
+          file: f.rel,
+          line: lf.line,
+          column: lf.column,
+          endLine: lf.endLine,
+          endColumn: lf.endColumn,
+          route: record ? routeSummary(record) : null,
+          related: lf.related ?? [],
+          flow: lf.flow ?? null,
+          fixes: lf.fix ? [lf.fix] : [],
+        },
+      });
+    }
+  }
+
+  const defaultSettings: RuleSettings = { publicRoutes: [], authDependencies: [] };
+  const rootCfg = analysis.files[0]
+    ? options.config.forFile(analysis.files[0].abs)
+    : DEFAULT_CONFIG;
+  for (const rule of RULES) {
+    if (rule.kind !== 'workspace') continue;
+    const meta = rule.meta;
+    try {
+      rule.checkWorkspace({
+        analysis,
+        routes: records,
+        settings: {
+          ...defaultSettings,
+          publicRoutes: rootCfg.publicRoutes,
+          authDependencies: rootCfg.authDependencies,
+        },
+        localFindings,
+        report(r: WorkspaceReport): void {
+          raw.push({
+            fn: null,
+            finding: {
+              code: meta.code,
+              slug: meta.slug,
+              severity: r.severity ?? meta.defaultSeverity,
+              message: r.message,
+              file: r.file,
+              line: r.line,
+              column: r.column ?? 0,
+              endLine: r.endLine ?? r.line,
+              endColumn: r.endColumn ?? r.column ?? 0,
+              route: r.route ?? null,
+              related: r.related ?? [],
+              flow: r.flow ?? null,
+              fixes: r.fixes ?? [],
+            },
+          });
+        },
+      });
+    } catch (err) {
+      raw.push({
+        fn: null,
+        finding: {
+          code: 'LENS000',
+          slug: 'internal-error',
+          severity: 'info',
+          message: `internal error in ${meta.code}: ${err instanceof Error ? err.message : String(err)}`,
+          file: analysis.files[0]?.rel ?? '.',
+          line: 1,
+          column: 0,
+          endLine: 1,
+          endColumn: 0,
+          route: null,
+          related: [],
+          flow: null,
+          fixes: [],
+        },
+      });
+    }
+  }
+
+  const out: Finding[] = [];
+  const seen = new Set<string>();
+  for (const { finding, fn } of raw) {
+    const f = filesByRel.get(finding.file);
+    const cfg = f
+      ? options.config.forFile(f.abs)
+      : options.config.forFile(path.resolve(finding.file));
+    if (finding.code !== 'LENS000' && !enabled(finding.code, cfg)) continue;
+    if (f) {
+      // The finding's own line, or the decorator lines of the route it is reported on.
+      const lines = [finding.line];
+      if (finding.route && finding.route.file === finding.file) lines.push(finding.route.line);
+      const suppressed = suppressedCodes(f.facts.comments, lines);
+      if (suppressed.has('*') || suppressed.has(finding.code)) continue;
+    }
+    const severity = cfg.severity[finding.code] ?? finding.severity;
+    const fp = fingerprint(finding.code, finding.file, fn, lineText(finding.file, finding.line));
+    const key = `${finding.code}|${finding.file}|${finding.line}|${finding.column}|${finding.message}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push({ ...finding, severity, fingerprint: fp });
+  }
+  out.sort(
+    (a, b) =>
+      a.file.localeCompare(b.file) ||
+      a.line - b.line ||
+      a.column - b.column ||
+      a.code.localeCompare(b.code),
+  );
+  return out;
+}
+
+export function routeSummary(r: RouteRecord): Finding['route'] {
+  return {
+    methods: r.route.methods,
+    path: r.route.path,
+    exposure: r.route.exposure,
+    file: r.route.file,
+    line: r.route.line,
+  };
+}
