@@ -408,7 +408,7 @@ export class DependencyAnalyzer {
     return fn.guards.some((g) => ROLE_WORDS.test(g.condition));
   }
 
-  private schemeInstance(v: Value): { enforcing: boolean } | null {
+  schemeInstance(v: Value): { enforcing: boolean } | null {
     if (v.t !== 'instance') return null;
     const ancestors = this.ws.externalAncestors(v.of);
     const isScheme = ancestors.some(

@@ -1,0 +1,68 @@
+import { routeSummary } from '../../server/src/engine/scan';
+import type { WorkspaceRule } from '../api';
+import { intentionallyPublic, routeLabel } from './util';
+
+export const OPTIONAL_NAME = /optional|maybe|anonymous|try_|_or_none|if_present/i;
+
+/** AUTH003: an auth dependency that never rejects anyone. */
+export const rule: WorkspaceRule = {
+  kind: 'workspace',
+  meta: {
+    code: 'AUTH003',
+    slug: 'non-enforcing-auth',
+    title: 'Auth dependency present but never rejects anonymous callers',
+    defaultSeverity: 'error',
+    cwe: [287, 306],
+    owasp: ['API2:2023'],
+    fix: 'none',
+    exposureSensitive: false,
+    docs: {
+      whatItDoes:
+        'Reports routes whose only authentication dependencies do not enforce: a security scheme created with `auto_error=False` whose `None` result is never checked, or a dependency that never raises 401/403 and falls back to a default user. Dependencies whose name says they are optional (`get_optional_user`) are left alone.',
+      whyIsThisBad:
+        'The route looks protected in review (`Depends(get_current_user)` is right there) but an anonymous request gets through with `token=None` or a default user. This is worse than an obviously public route because nobody looks at it twice.',
+      example: `oauth2_scheme = OAuth2PasswordBearer(tokenUrl="token", auto_error=False)
+
+def get_current_user(token: str | None = Depends(oauth2_scheme)):
+    return decode_user(token)  # token may be None`,
+      useInstead: `oauth2_scheme = OAuth2PasswordBearer(tokenUrl="token", auto_error=False)
+
+def get_current_user(token: str | None = Depends(oauth2_scheme)):
+    if token is None:
+        raise HTTPException(status_code=401, detail="Not authenticated")
+    return decode_user(token)`,
+      fixSafety: "No automatic fix: where to reject depends on the dependency's logic.",
+    },
+  },
+  checkWorkspace(ctx) {
+    for (const record of ctx.routes) {
+      const route = record.route;
+      if (route.kind === 'mount' || route.exposure !== 'public' || route.auth.length === 0)
+        continue;
+      if (intentionallyPublic(record, ctx)) continue;
+      const weak = route.auth.filter(
+        (a) => !a.enforcing && !a.chain.some((n) => OPTIONAL_NAME.test(n)),
+      );
+      if (weak.length === 0) continue;
+      const a = weak[0];
+      ctx.report({
+        file: route.file,
+        line: route.line,
+        column: route.column,
+        message: `${routeLabel(route)} relies on \`${a.dependency}\` (${a.chain.join(' → ')}), which never rejects anonymous callers: the scheme does not raise (auto_error=False) and nothing checks for a missing token.`,
+        route: routeSummary(record),
+        related:
+          a.file && a.line
+            ? [
+                {
+                  file: a.file,
+                  line: a.line,
+                  column: 0,
+                  message: `\`${a.dependency}\` is defined here`,
+                },
+              ]
+            : [],
+      });
+    }
+  },
+};

@@ -1,0 +1,63 @@
+import { routeSummary, severityFor } from '../../server/src/engine/scan';
+import type { WorkspaceRule } from '../api';
+import { conventionallyPublic, intentionallyPublic, isWrite, routeLabel } from './util';
+import { inconsistentWith } from './inconsistent-router-auth';
+import { OPTIONAL_NAME } from './non-enforcing-auth';
+
+/** AUTH001: a route that anyone can call. */
+export const rule: WorkspaceRule = {
+  kind: 'workspace',
+  meta: {
+    code: 'AUTH001',
+    slug: 'public-route',
+    title: 'Route reachable without authentication',
+    defaultSeverity: 'error',
+    cwe: [306, 862],
+    owasp: ['API2:2023', 'API5:2023'],
+    fix: 'unsafe',
+    exposureSensitive: false,
+    docs: {
+      whatItDoes:
+        'Reports HTTP routes that no authentication applies to at any level: not the app, not an `include_router` call, not the router, not the decorator, not a handler parameter (including `Annotated` aliases and sub-dependencies), and no authentication middleware. State-changing methods (POST, PUT, PATCH, DELETE) are errors; read-only methods are warnings; paths that are public by nature (login, token, sign-up, password reset, health checks) are reported as info. Routes marked `# fastapi-lens: public <reason>` or matched by `public-routes` are not reported.',
+      whyIsThisBad:
+        'FastAPI routes are public unless a dependency rejects the request. One forgotten `Depends(get_current_user)` exposes the data or action to the whole internet; a public `DELETE /users/{id}` is a breach waiting for a crawler.',
+      example: `router = APIRouter(prefix="/users")
+
+@router.delete("/{user_id}")
+def delete_user(user_id: int, db: Session = Depends(get_db)):
+    db.delete(db.get(User, user_id))`,
+      useInstead: `router = APIRouter(prefix="/users", dependencies=[Depends(get_current_user)])
+
+@router.delete("/{user_id}")
+def delete_user(user_id: int, db: Session = Depends(get_db)):
+    db.delete(db.get(User, user_id))`,
+      fixSafety:
+        "The quick fixes add the project's most used auth dependency to the route or its router, or mark the route public with a reason. Adding authentication changes who can call the route, so the fix is unsafe and never part of fix-all.",
+    },
+  },
+  checkWorkspace(ctx) {
+    const inconsistent = inconsistentWith(ctx);
+    for (const record of ctx.routes) {
+      const route = record.route;
+      if (route.kind !== 'http' || route.exposure !== 'public') continue;
+      if (route.hidden) continue; // AUTH008 reports hidden public routes
+      if (inconsistent.has(record)) continue; // AUTH002 says more
+      if (intentionallyPublic(record, ctx)) continue;
+      if (route.auth.some((a) => !a.enforcing && !OPTIONAL_NAME.test(a.chain.join(' ')))) continue; // AUTH003
+      const weak = route.auth.find((a) => !a.enforcing);
+      const conventional = conventionallyPublic(route);
+      const severity = conventional ? 'info' : isWrite(route) ? 'error' : 'warning';
+      const why = weak
+        ? `its only auth dependency \`${weak.dependency}\` lets anonymous callers through`
+        : 'no authentication dependency or middleware applies to it';
+      ctx.report({
+        file: route.file,
+        line: route.line,
+        column: route.column,
+        message: `${routeLabel(route)} is public: ${why}${conventional ? ' (looks intentionally public: mark it with `# fastapi-lens: public <reason>`)' : ''}.`,
+        severity: severityFor(severity, false, route.exposure),
+        route: routeSummary(record),
+      });
+    }
+  },
+};

@@ -1,0 +1,97 @@
+import type { Route } from '../../server/src/engine/types';
+import type { RouteRecord } from '../../server/src/engine/routes';
+import type { WorkspaceContext } from '../api';
+
+/** Shared helpers of the AUTH rules. */
+
+const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+export function isWrite(route: Route): boolean {
+  return route.methods.some((m) => WRITE_METHODS.has(m));
+}
+
+/** `*` matches within one path segment, `**` across segments; the rest is literal. */
+export function globToRegExp(glob: string): RegExp {
+  let re = '';
+  for (let i = 0; i < glob.length; i++) {
+    const ch = glob[i];
+    if (ch === '*' && glob[i + 1] === '*') {
+      re += '.*';
+      i++;
+    } else if (ch === '*') re += '[^/]*';
+    else if (ch === '?') re += '[^/]';
+    else re += ch.replace(/[.+^${}()|[\]\\]/g, '\\$&');
+  }
+  return new RegExp(`^${re}$`);
+}
+
+export function matchesPublicGlob(path: string, globs: string[]): boolean {
+  return globs.some((g) => globToRegExp(g).test(path));
+}
+
+/** Marked public on purpose: a `# fastapi-lens: public reason` comment or `public-routes`. */
+export function intentionallyPublic(record: RouteRecord, ctx: WorkspaceContext): boolean {
+  return (
+    record.route.publicReason !== null ||
+    matchesPublicGlob(record.route.path, ctx.settings.publicRoutes)
+  );
+}
+
+/**
+ * Paths and handlers that are public by nature (login flows, health checks, docs). They are
+ * still reported, at `info`, so an inventory stays complete without crying wolf.
+ */
+const CONVENTIONALLY_PUBLIC =
+  /(^|[/_-])(login|logout|signin|sign-in|signup|sign-up|register|token|refresh|oauth|callback|authorize|password[-_]?(recovery|reset|forgot)|reset[-_]?password|forgot[-_]?password|verify[-_]?email|confirm|health|healthz|healthcheck|health-check|ping|status|ready|readiness|liveness|live|version|metrics|docs|openapi|robots\.txt|favicon\.ico|webhooks?)([/_{-]|$)/i;
+
+export function conventionallyPublic(route: Route): boolean {
+  return (
+    CONVENTIONALLY_PUBLIC.test(route.path) ||
+    (route.function !== null && CONVENTIONALLY_PUBLIC.test(`/${route.function}`)) ||
+    route.path === '/' ||
+    route.path === ''
+  );
+}
+
+export function routeLabel(route: Route): string {
+  const m =
+    route.kind === 'websocket'
+      ? 'WEBSOCKET'
+      : route.kind === 'mount'
+        ? 'MOUNT'
+        : route.methods.join(',');
+  return `${m} ${route.path || '/'}`;
+}
+
+/** The innermost router a route was registered on (`module:var`), or its file. */
+export function groupKey(record: RouteRecord): string {
+  const r = record.route;
+  return r.routers.length ? `${r.routers[r.routers.length - 1]}` : r.file;
+}
+
+/** The auth dependency most routes in a group use, with how many use it. */
+export function dominantAuth(records: RouteRecord[]): { name: string; count: number } | null {
+  const counts = new Map<string, number>();
+  for (const rec of records) {
+    const names = new Set(rec.route.auth.filter((a) => a.enforcing).map((a) => a.dependency));
+    for (const n of names) counts.set(n, (counts.get(n) ?? 0) + 1);
+  }
+  let best: { name: string; count: number } | null = null;
+  for (const [name, count] of counts) if (!best || count > best.count) best = { name, count };
+  return best;
+}
+
+export function isProtected(route: Route): boolean {
+  return (
+    route.exposure === 'authenticated' ||
+    route.exposure === 'scoped' ||
+    route.exposure === 'middleware'
+  );
+}
+
+/** Test code: dependency overrides and placeholder secrets are fine there. */
+export function isTestFile(rel: string): boolean {
+  return (
+    /(^|\/)(tests?|testing)\//.test(rel) || /(^|\/)(test_[^/]*|[^/]*_test|conftest)\.py$/.test(rel)
+  );
+}
