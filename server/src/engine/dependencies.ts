@@ -330,7 +330,8 @@ export class DependencyAnalyzer {
       children: sub.children,
     };
     const unresolved = [...sub.unresolved];
-    if (use.value.t === 'unknown') unresolved.unshift(`${use.refName}: ${use.value.why}`);
+    const opaque = this.opaqueReason(use.value);
+    if (opaque) unresolved.unshift(`${use.refName}: ${opaque}`);
     const base = this.verdict(use.value, id, new Set());
     // Behaviour first; configured names and the name fallback only when behaviour says nothing.
     const verdict: AuthVerdict | null = base
@@ -366,7 +367,8 @@ export class DependencyAnalyzer {
         line: loc.line,
         children: sub.children,
       });
-      if (use.value.t === 'unknown') unresolved.push(`${use.refName}: ${use.value.why}`);
+      const opaque = this.opaqueReason(use.value);
+      if (opaque) unresolved.push(`${use.refName}: ${opaque}`);
       unresolved.push(...sub.unresolved);
     }
     path.delete(id);
@@ -403,8 +405,10 @@ export class DependencyAnalyzer {
   }
 
   roleCheck(fn: FuncFacts): boolean {
-    if (fn.mentions.includes('SecurityScopes') || fn.mentions.includes('security_scopes'))
-      return true;
+    const takesScopes = fn.params.some(
+      (p) => p.annotation !== null && /(^|\.)SecurityScopes$/.test(dottedName(p.annotation) ?? ''),
+    );
+    if (takesScopes && fn.guards.length > 0) return true;
     return fn.guards.some((g) => ROLE_WORDS.test(g.condition));
   }
 
@@ -421,7 +425,7 @@ export class DependencyAnalyzer {
     return { enforcing: !(autoError && autoError.k === 'bool' && !autoError.v) };
   }
 
-  private libraryAuth(v: Value): { enforcing: boolean } | null {
+  libraryAuth(v: Value): { enforcing: boolean } | null {
     let qname: string | null = null;
     let call: CallExpr | null = null;
     if (v.t === 'external') qname = v.qname;
@@ -505,6 +509,22 @@ export class DependencyAnalyzer {
     return null;
   }
 
+  /**
+   * Why we cannot see what a dependency does, or null when we can: unresolved names and
+   * callables from outside the workspace (other than FastAPI's own and known auth libraries).
+   */
+  opaqueReason(v: Value): string | null {
+    if (v.t === 'unknown') return v.why;
+    let qname: string | null = null;
+    if (v.t === 'external') qname = v.qname;
+    else if (v.t === 'instance' && v.of.t === 'external') qname = v.of.qname;
+    if (qname === null) return null;
+    if (this.schemeInstance(v) || this.libraryAuth(v)) return null;
+    if (/^(fastapi|starlette|pydantic|typing|typing_extensions|builtins)\b/.test(qname))
+      return null;
+    return `defined outside the workspace (${qname.replace(/\(\)/g, '')})`;
+  }
+
   /** Configured names, then the low-confidence name fallback. */
   private nameVerdict(use: DepUse, id: string): AuthVerdict | null {
     const names = [use.refName, ...use.via, id, id.split(':').pop() ?? ''];
@@ -517,7 +537,9 @@ export class DependencyAnalyzer {
         chain: use.via,
         confidence: 'high',
       };
-    // Only names we could not see into, or functions that show no behaviour either way.
+    // The name fallback is for workspace callables that show no behaviour either way; what we
+    // cannot see at all stays unresolved (exposure `unknown`) rather than guessed.
+    if (this.opaqueReason(use.value) !== null) return null;
     const target = use.via[use.via.length - 1] ?? use.refName;
     const simple = target.split('.').pop() ?? target;
     if (AUTH_NAME.test(simple))

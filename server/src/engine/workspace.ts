@@ -237,6 +237,9 @@ export class Workspace {
     // `from pkg import mod` where only pkg/mod.py exists in the workspace (namespace package).
     const sub = this.resolveModule(`${imp.module}.${imp.name}`, file);
     if (sub) return { t: 'module', file: sub };
+    const top = imp.module.split('.')[0];
+    if (this.resolveModule(top, file))
+      return { t: 'unknown', why: `${imp.module} is not in the workspace, though ${top} is` };
     return { t: 'external', qname: `${imp.module}.${imp.name}` };
   }
 
