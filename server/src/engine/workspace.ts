@@ -223,7 +223,13 @@ export class Workspace {
       return { t: 'external', qname: imp.module };
     }
     if (m) {
-      if (m === file) return { t: 'unknown', why: `${imp.name} imports itself` };
+      if (m === file) {
+        // `from . import views` inside the package's own __init__.py: the submodule.
+        const sub = m.isPackage ? this.fileAt(path.dirname(m.abs), imp.name) : null;
+        return sub
+          ? { t: 'module', file: sub }
+          : { t: 'unknown', why: `${imp.name} imports itself` };
+      }
       return this.moduleMember(m, imp.name, depth + 1);
     }
     if (imp.level > 0) {
