@@ -355,8 +355,11 @@ export class FastApiModel {
         const sub = this.routerOf(value);
         const subApp = sub && sub.kind === 'app' ? sub : null;
         if (subApp) subApp.parents++;
+        const mountPath = this.pathText(ctx, call.args[0] ?? call.kw.path);
+        // Starlette's Mount strips trailing slashes: mount("/", x) serves x at "".
+        mountPath.text = mountPath.text.replace(/\/+$/, '');
         obj.mounts.push({
-          path: this.pathText(ctx, call.args[0] ?? call.kw.path),
+          path: mountPath,
           subApp,
           targetText: exprText(target),
           target: value,
