@@ -378,7 +378,8 @@ export class DependencyAnalyzer {
   }
 
   /** Does this function reject callers itself (raise / return 401 or 403)? */
-  rejects(file: WorkspaceFile, fn: FuncFacts): boolean {
+  rejects(file: WorkspaceFile, fn: FuncFacts, depth = 0): boolean {
+    if (depth > 8) return false;
     const mentionsStatus = AUTH_STATUS_MENTIONS.some((m) => fn.mentions.includes(m));
     if ((fn.raises.length > 0 || fn.responseCalls.length > 0) && mentionsStatus) return true;
     // `raise credentials_exception` / `raise NotAuthenticated()` defined elsewhere.
@@ -393,6 +394,21 @@ export class DependencyAnalyzer {
           if (status && isAuthStatus(status)) return true;
           const init = cls.methods.__init__ ? this.ws.func(f, cls.methods.__init__) : undefined;
           if (init && AUTH_STATUS_MENTIONS.some((m) => init.mentions.includes(m))) return true;
+          // `def __init__(self, message="Unauthorized", status_code: int = 401)`.
+          if (init && init.params.some((p) => p.default !== null && isAuthStatus(p.default)))
+            return true;
+        }
+      }
+    }
+    // `return await super().__call__(...)`: the base class's method decides.
+    if (fn.className && fn.mentions.includes('super')) {
+      const cls = this.ws.cls(file, fn.className);
+      if (cls) {
+        const [, ...bases] = this.ws.workspaceAncestors({ t: 'class', file, cls });
+        for (const base of bases) {
+          const q = base.cls.methods[fn.name];
+          const method = q ? this.ws.func(base.file, q) : undefined;
+          if (method) return this.rejects(base.file, method, depth + 1);
         }
       }
     }

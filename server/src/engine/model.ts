@@ -105,6 +105,7 @@ export class FastApiModel {
       for (const fn of file.facts.funcs) this.visitDecorators(file, fn);
       for (const c of file.facts.calls) this.visitCall(file, c.call, c.scope, c.cond);
     }
+    this.expandHelpers();
     // Name objects after the variable that holds them, for display.
     for (const file of this.ws.files.values()) {
       for (const a of file.facts.assigns) {
@@ -156,7 +157,64 @@ export class FastApiModel {
 
   private receiver(ctx: EvalCtx, e: Expr): RouterObj | null {
     if (e.k !== 'name' && e.k !== 'attr' && e.k !== 'call') return null;
-    return this.routerOf(this.ws.eval(ctx, e));
+    const v = this.ws.eval(ctx, e);
+    if (v.t === 'param' && !ctx.bindings)
+      this.helpers.set(`${v.file.abs}#${v.fn.qualname}`, { file: v.file, fn: v.fn });
+    return this.routerOf(v);
+  }
+
+  /** Functions that register on a router they receive as a parameter. */
+  private readonly helpers = new Map<string, { file: WorkspaceFile; fn: FuncFacts }>();
+
+  /**
+   * `def add_routers(app, router): app.include_router(router)`, called as
+   * `add_routers(app, api_router)`: evaluate the helper's registrations once per call site, with
+   * its parameters bound to the call's arguments.
+   */
+  private expandHelpers(): void {
+    const done = new Set<string>();
+    for (let round = 0; round < 3 && this.helpers.size > done.size; round++) {
+      for (const [key, { file, fn }] of [...this.helpers]) {
+        if (done.has(key)) continue;
+        done.add(key);
+        for (const site of this.callSites(fn)) {
+          const bindings = this.bindArguments(fn, site.call, site.ctx);
+          const cond = site.cond;
+          for (const inner of file.facts.funcs)
+            if (inner.scope === fn.qualname) this.visitDecorators(file, inner, bindings, cond);
+          for (const c of file.facts.calls)
+            if (c.scope === fn.qualname)
+              this.visitCall(file, c.call, c.scope, joinCond(cond, c.cond), bindings);
+        }
+      }
+    }
+  }
+
+  private callSites(fn: FuncFacts): { call: CallExpr; ctx: EvalCtx; cond: string | null }[] {
+    const sites: { call: CallExpr; ctx: EvalCtx; cond: string | null }[] = [];
+    for (const file of this.ws.files.values()) {
+      for (const c of file.facts.calls) {
+        const callee = c.call.fn;
+        const last = callee.k === 'name' ? callee.id : callee.k === 'attr' ? callee.attr : null;
+        if (last !== fn.name) continue;
+        const ctx: EvalCtx = { file, scope: c.scope };
+        const v = this.ws.eval(ctx, callee);
+        if (v.t === 'func' && v.fn === fn) sites.push({ call: c.call, ctx, cond: c.cond });
+      }
+    }
+    return sites;
+  }
+
+  private bindArguments(fn: FuncFacts, call: CallExpr, ctx: EvalCtx): Map<string, Value> {
+    const bindings = new Map<string, Value>();
+    const params = fn.className && call.fn.k === 'attr' ? fn.params.slice(1) : fn.params;
+    call.args.forEach((arg, i) => {
+      const p = params[i];
+      if (p && !p.variadic) bindings.set(p.name, this.ws.eval(ctx, arg));
+    });
+    for (const [name, arg] of Object.entries(call.kw))
+      if (params.some((p) => p.name === name)) bindings.set(name, this.ws.eval(ctx, arg));
+    return bindings;
   }
 
   /** Evaluate a path / prefix argument to text; unknown parts become `{expr}`. */
@@ -221,8 +279,13 @@ export class FastApiModel {
     return null;
   }
 
-  private visitDecorators(file: WorkspaceFile, fn: FuncFacts): void {
-    const ctx: EvalCtx = { file, scope: fn.scope };
+  private visitDecorators(
+    file: WorkspaceFile,
+    fn: FuncFacts,
+    bindings?: Map<string, Value>,
+    outerCond: string | null = null,
+  ): void {
+    const ctx: EvalCtx = { file, scope: fn.scope, bindings };
     for (const d of fn.decorators) {
       const e = d.expr;
       if (e.k !== 'call' || e.fn.k !== 'attr') continue;
@@ -243,7 +306,18 @@ export class FastApiModel {
       if (!isRouteMethod(method)) continue;
       const obj = this.receiver(ctx, e.fn.obj);
       if (!obj) continue;
-      obj.routes.push(this.routeReg(ctx, e, method, { file, fn }, fn.name, d.line, d.col, fn.cond));
+      obj.routes.push(
+        this.routeReg(
+          ctx,
+          e,
+          method,
+          { file, fn },
+          fn.name,
+          d.line,
+          d.col,
+          joinCond(outerCond, fn.cond),
+        ),
+      );
     }
   }
 
@@ -297,8 +371,14 @@ export class FastApiModel {
     return v.t === 'func' ? { file: v.file, fn: v.fn } : null;
   }
 
-  private visitCall(file: WorkspaceFile, call: CallExpr, scope: string, cond: string | null): void {
-    const ctx: EvalCtx = { file, scope };
+  private visitCall(
+    file: WorkspaceFile,
+    call: CallExpr,
+    scope: string,
+    cond: string | null,
+    bindings?: Map<string, Value>,
+  ): void {
+    const ctx: EvalCtx = { file, scope, bindings };
     // Call style: `app.get("/p")(handler)`.
     if (call.fn.k === 'call' && call.fn.fn.k === 'attr' && isRouteMethod(call.fn.fn.attr)) {
       const inner = call.fn;
@@ -416,8 +496,15 @@ export class FastApiModel {
     const simple = name.split('.').pop() ?? name;
     if (NOT_AUTH_MIDDLEWARE.test(simple)) return false;
     if (v.t === 'class') {
-      const dispatch = this.ws.findMethod(v, 'dispatch') ?? this.ws.findMethod(v, '__call__');
-      if (dispatch && this.deps.rejects(dispatch.file, dispatch.fn)) return true;
+      // We can read it: judge by behaviour (a middleware that only sets request.state.user
+      // protects nothing), and by its workspace base classes.
+      for (const method of ['dispatch', '__call__']) {
+        const m = this.ws.findMethod(v, method);
+        if (m && this.deps.rejects(m.file, m.fn)) return true;
+      }
+      if (this.ws.externalAncestors(v).some((q) => /(^|\.)AuthenticationMiddleware$/.test(q)))
+        return true;
+      return false;
     }
     return AUTH_MIDDLEWARE_NAME.test(simple);
   }
@@ -436,6 +523,11 @@ const REGISTRATION_METHODS = new Set([
 const AUTH_MIDDLEWARE_NAME = /(auth|jwt|token|api_?key|oauth|bearer|keycloak|oidc)/i;
 const NOT_AUTH_MIDDLEWARE =
   /^(CORSMiddleware|GZipMiddleware|TrustedHostMiddleware|HTTPSRedirectMiddleware|SessionMiddleware)$/;
+
+function joinCond(outer: string | null, inner: string | null): string | null {
+  if (outer && inner) return `${outer} / ${inner}`;
+  return outer ?? inner;
+}
 
 export function isRouteMethod(m: string): boolean {
   return m in HTTP_ROUTE_METHODS || m === 'api_route' || m === 'websocket';

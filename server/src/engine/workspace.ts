@@ -37,18 +37,25 @@ export type Value =
   | { t: 'annotated'; expr: Expr & { k: 'sub' }; file: WorkspaceFile; scope: string; alias: string }
   | { t: 'list'; items: Value[] }
   | { t: 'str'; v: string }
+  | { t: 'param'; file: WorkspaceFile; fn: FuncFacts; name: string }
   | { t: 'unknown'; why: string };
 
 export interface EvalCtx {
   file: WorkspaceFile;
   scope: string;
+  /**
+   * Values of the scope function's parameters at one call site, when a registration helper
+   * (`def add_routers(app): app.include_router(...)`) is evaluated for that call.
+   */
+  bindings?: Map<string, Value>;
 }
 
 type Binding =
   | { kind: 'assign'; line: number; cond: boolean; a: AssignFacts }
   | { kind: 'func'; line: number; cond: boolean; fn: FuncFacts }
   | { kind: 'class'; line: number; cond: boolean; cls: ClassFacts }
-  | { kind: 'import'; line: number; cond: boolean; imp: ImportFacts };
+  | { kind: 'import'; line: number; cond: boolean; imp: ImportFacts }
+  | { kind: 'param'; line: number; cond: boolean; fn: FuncFacts };
 
 interface FileIndex {
   /** scope -> name -> bindings in source order. */
@@ -161,6 +168,10 @@ export class Workspace {
 
   /** Evaluate a name as seen from a scope: local scopes outward, then module, then imports. */
   lookup(ctx: EvalCtx, name: string, depth = 0): Value {
+    if (ctx.bindings?.has(name)) {
+      const b = pickBinding(this.fileIndex(ctx.file).scopes.get(ctx.scope)?.get(name));
+      if (b && b.kind === 'param') return ctx.bindings.get(name) as Value;
+    }
     const key = `${ctx.file.abs}\0${ctx.scope}\0${name}`;
     const cached = this.nameCache.get(key);
     if (cached) return cached;
@@ -203,6 +214,8 @@ export class Workspace {
         return { t: 'class', file, cls: b.cls };
       case 'import':
         return this.importValue(file, b.imp, depth);
+      case 'param':
+        return { t: 'param', file, fn: b.fn, name };
       case 'assign': {
         const v = this.eval({ file, scope }, b.a.value, depth, name);
         if (b.a.iter) {
@@ -467,6 +480,9 @@ function buildIndex(facts: ModuleFacts): FileIndex {
   const funcsByQualname = new Map<string, FuncFacts>();
   for (const fn of facts.funcs) {
     funcsByQualname.set(fn.qualname, fn);
+    // Parameters shadow outer names (`def register(app)` inside a module that has an `app`).
+    for (const p of fn.params)
+      add(fn.qualname, p.name, { kind: 'param', line: fn.line, cond: false, fn });
     if (fn.className === null)
       add(fn.scope, fn.name, { kind: 'func', line: fn.line, cond: fn.cond !== null, fn });
   }
