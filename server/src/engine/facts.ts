@@ -1,5 +1,6 @@
 import type { Node, Tree } from 'web-tree-sitter';
 import type { LocalFinding } from './findings';
+import type { TaintFacts } from './taint/types';
 
 /**
  * Per-file facts: everything the workspace passes need from one Python file, extracted in a
@@ -157,6 +158,8 @@ export interface ModuleFacts {
   parseErrors: number;
   /** Findings of the file rules, computed while the tree was alive. */
   local: LocalFinding[];
+  /** Per-function taint summaries (sources, sinks, calls), computed while the tree was alive. */
+  taint?: TaintFacts;
 }
 
 const MAX_EXPR_DEPTH = 64;

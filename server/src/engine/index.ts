@@ -8,6 +8,7 @@ import { FastApiModel } from './model';
 import { createPythonParser, parseSource } from './parser';
 import { buildRoutes, type RouteRecord } from './routes';
 import { DEFAULT_CONFIG, runFileRules, scanAnalysis, type ConfigResolver } from './scan';
+import { computeTaintFacts } from './taint/index';
 import type { Finding } from './findings';
 import type { EngineDiagnostic, RoutesReport } from './types';
 import { Workspace, type WorkspaceFile } from './workspace';
@@ -79,6 +80,7 @@ export function factsFor(p: Parser, abs: string, source: string): ModuleFacts {
   try {
     const facts = extractFacts(abs, tree);
     facts.local = runFileRules(abs, source, tree, facts);
+    facts.taint = computeTaintFacts(tree, facts);
     return facts;
   } finally {
     tree.delete();

@@ -62,6 +62,8 @@ export interface MiddlewareReg extends Location {
   name: string;
   /** Rejects unauthenticated HTTP requests (or is an authentication middleware). */
   auth: boolean;
+  /** The `if`/`try` clause the registration sits in: protection that may be switched off. */
+  cond: string | null;
   kind: 'class' | 'function';
 }
 
@@ -298,8 +300,9 @@ export class FastApiModel {
             line: d.line,
             col: d.col,
             name: fn.name,
-            auth: this.deps.rejects(file, fn),
+            auth: !NOT_AUTH_MIDDLEWARE.test(fn.name) && this.deps.rejects(file, fn),
             kind: 'function',
+            cond: joinCond(outerCond, fn.cond),
           });
         continue;
       }
@@ -483,6 +486,7 @@ export class FastApiModel {
           name,
           auth: this.isAuthMiddleware(v, name),
           kind: 'class',
+          cond,
         });
         return;
       }
@@ -521,8 +525,9 @@ const REGISTRATION_METHODS = new Set([
 ]);
 
 const AUTH_MIDDLEWARE_NAME = /(auth|jwt|token|api_?key|oauth|bearer|keycloak|oidc)/i;
+/** Middleware that may reject requests, but not because the caller is anonymous. */
 const NOT_AUTH_MIDDLEWARE =
-  /^(CORSMiddleware|GZipMiddleware|TrustedHostMiddleware|HTTPSRedirectMiddleware|SessionMiddleware)$/;
+  /(cors|csrf|xsrf|gzip|compress|trusted_?host|https_?redirect|^session_?middleware$|rate_?limit|limiter|throttl|concurren|request_?limit|cache|logging|logger|access_?log|metric|tracing|tracer|telemetry|timing|prometheus|sentry|request_?id|security_?headers|body_?size|content_?length|maintenance)/i;
 
 function joinCond(outer: string | null, inner: string | null): string | null {
   if (outer && inner) return `${outer} / ${inner}`;

@@ -161,6 +161,7 @@ function routeRecord(
       basis: m.kind === 'class' ? 'library' : 'rejects',
       roleCheck: false,
       confidence: 'high',
+      conditional: m.cond,
     });
   const route: Route = {
     methods: reg.methods,
@@ -207,6 +208,7 @@ function mountRecord(
       basis: mw.kind === 'class' ? ('library' as const) : ('rejects' as const),
       roleCheck: false,
       confidence: 'high' as const,
+      conditional: mw.cond,
     }));
   const route: Route = {
     methods: [],

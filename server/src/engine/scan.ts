@@ -45,10 +45,19 @@ export interface ConfigResolver {
   forFile(abs: string): EffectiveConfig;
 }
 
-export const RULES_BY_CODE = new Map<string, Rule>(RULES.map((r) => [r.meta.code, r]));
+let byCode: Map<string, Rule> | null = null;
+
+/**
+ * Registered rules by code. Built on first use, not at module load: rules import this module,
+ * so a program that imports `rules/index` first would otherwise see RULES still undefined.
+ */
+export function rulesByCode(): Map<string, Rule> {
+  if (!byCode) byCode = new Map(RULES.map((r) => [r.meta.code, r]));
+  return byCode;
+}
 
 export function ruleMeta(code: string): RuleMeta | undefined {
-  return RULES_BY_CODE.get(code)?.meta;
+  return rulesByCode().get(code)?.meta;
 }
 
 /** Qualname of the function enclosing a node, built from the def/class names around it. */
@@ -206,18 +215,25 @@ function fingerprint(code: string, rel: string, fn: string | null, lineText: str
   return h.toString(16).padStart(8, '0');
 }
 
-/** `# fastapi-lens: ignore[AUTH001,INJ002] reason` on these lines suppresses those codes. */
+/**
+ * `# fastapi-lens: ignore[AUTH001,INJ002] reason` on one of `lines` suppresses those codes. A
+ * bare `# fastapi-lens: ignore` (no codes) suppresses every code (`*`), but only on `bareLines`:
+ * scanAnalysis passes the finding's own line, so a bare comment on a route's decorator cannot
+ * hide findings in the handler's body.
+ */
 export function suppressedCodes(
   comments: { line: number; text: string }[],
   lines: number[],
+  bareLines: number[] = lines,
 ): Set<string> {
   const codes = new Set<string>();
   for (const c of comments) {
     if (!lines.includes(c.line)) continue;
-    const m = /fastapi-lens:\s*ignore(?:\[([A-Za-z0-9_,\s]+)\])?/.exec(c.text);
+    const m = /fastapi-lens:\s*ignore(?![\w-])(?:\s*\[([^\]]*)\])?/.exec(c.text);
     if (!m) continue;
-    if (!m[1]) codes.add('*');
-    else for (const code of m[1].split(',')) codes.add(code.trim().toUpperCase());
+    if (m[1] === undefined) {
+      if (bareLines.includes(c.line)) codes.add('*');
+    } else for (const code of m[1].split(/[\s,]+/)) if (code) codes.add(code.toUpperCase());
   }
   return codes;
 }
@@ -286,10 +302,21 @@ export function scanAnalysis(analysis: Analysis, options: ScanOptions): Finding[
     }
   }
 
-  const defaultSettings: RuleSettings = { publicRoutes: [], authDependencies: [] };
-  const rootCfg = analysis.files[0]
-    ? options.config.forFile(analysis.files[0].abs)
-    : DEFAULT_CONFIG;
+  // Workspace rules see one set of settings: the union over the configs of every file.
+  const publicRoutes = new Set<string>();
+  const authDependencies = new Set<string>();
+  const seenConfigs = new Set<EffectiveConfig>();
+  for (const f of analysis.files) {
+    const cfg = options.config.forFile(f.abs);
+    if (seenConfigs.has(cfg)) continue;
+    seenConfigs.add(cfg);
+    for (const g of cfg.publicRoutes) publicRoutes.add(g);
+    for (const a of cfg.authDependencies) authDependencies.add(a);
+  }
+  const settings: RuleSettings = {
+    publicRoutes: [...publicRoutes],
+    authDependencies: [...authDependencies],
+  };
   for (const rule of RULES) {
     if (rule.kind !== 'workspace') continue;
     const meta = rule.meta;
@@ -297,11 +324,7 @@ export function scanAnalysis(analysis: Analysis, options: ScanOptions): Finding[
       rule.checkWorkspace({
         analysis,
         routes: records,
-        settings: {
-          ...defaultSettings,
-          publicRoutes: rootCfg.publicRoutes,
-          authDependencies: rootCfg.authDependencies,
-        },
+        settings,
         localFindings,
         report(r: WorkspaceReport): void {
           raw.push({
@@ -358,7 +381,7 @@ export function scanAnalysis(analysis: Analysis, options: ScanOptions): Finding[
       // The finding's own line, or the decorator lines of the route it is reported on.
       const lines = [finding.line];
       if (finding.route && finding.route.file === finding.file) lines.push(finding.route.line);
-      const suppressed = suppressedCodes(f.facts.comments, lines);
+      const suppressed = suppressedCodes(f.facts.comments, lines, [finding.line]);
       if (suppressed.has('*') || suppressed.has(finding.code)) continue;
     }
     const severity = cfg.severity[finding.code] ?? finding.severity;

@@ -34,6 +34,8 @@ export interface RouteAuth {
   roleCheck: boolean;
   /** `high` unless the verdict rests on the name alone. */
   confidence: 'high' | 'low';
+  /** For middleware: the `if`/`try` clause its registration sits in (protection may be off). */
+  conditional?: string | null;
 }
 
 /** A node of a route's dependency tree, mirroring FastAPI's dependant tree. */
