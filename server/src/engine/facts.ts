@@ -334,7 +334,7 @@ function headerText(node: Node | null): string {
   return t.length > 120 ? `${t.slice(0, 117)}...` : t;
 }
 
-export function extractFacts(file: string, tree: Tree): ModuleFacts {
+export function extractFacts(file: string, tree: Tree, source?: string): ModuleFacts {
   const root = tree.rootNode;
   const facts: ModuleFacts = {
     file,
@@ -806,7 +806,9 @@ export function extractFacts(file: string, tree: Tree): ModuleFacts {
 
   // Comments and error counts in one cheap pass over the whole tree.
   if (root.hasError) facts.parseErrors = root.descendantsOfType('ERROR').length || 1;
-  for (const c of root.descendantsOfType('comment')) {
+  // Only our own comments matter; most files have none, so skip the tree walk for them.
+  const mayHaveOurComments = source === undefined || source.includes('fastapi-lens');
+  for (const c of mayHaveOurComments ? root.descendantsOfType('comment') : []) {
     if (!c) continue;
     const text = c.text;
     if (text.includes('fastapi-lens')) facts.comments.push({ line: pos(c).line, text });

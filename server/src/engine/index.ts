@@ -1,14 +1,11 @@
-import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Parser } from 'web-tree-sitter';
 import { DependencyAnalyzer } from './dependencies';
-import { discover, errText, moduleNameFor, relPath } from './discovery';
-import { extractFacts, type ModuleFacts } from './facts';
+import { discover, moduleNameFor, relPath } from './discovery';
+import { DEFAULT_MAX_FILE_BYTES, factsFor, readSource } from './fileFacts';
 import { FastApiModel } from './model';
-import { createPythonParser, parseSource } from './parser';
+import { computeAllFacts } from './pool';
 import { buildRoutes, type RouteRecord } from './routes';
-import { DEFAULT_CONFIG, runFileRules, scanAnalysis, type ConfigResolver } from './scan';
-import { computeTaintFacts } from './taint/index';
+import { DEFAULT_CONFIG, scanAnalysis, type ConfigResolver } from './scan';
 import type { Finding } from './findings';
 import type { EngineDiagnostic, RoutesReport } from './types';
 import { Workspace, type WorkspaceFile } from './workspace';
@@ -34,6 +31,8 @@ export interface AnalyzeOptions {
   maxFileBytes?: number;
   /** In-memory contents that win over the disk (open editor buffers), by absolute path. */
   overlays?: Map<string, string>;
+  /** Worker threads for parsing (default: one per core; 1 = in this thread). */
+  threads?: number;
 }
 
 export interface Analysis {
@@ -46,75 +45,32 @@ export interface Analysis {
   files: WorkspaceFile[];
 }
 
-export const DEFAULT_MAX_FILE_BYTES = 5 * 1024 * 1024;
-
-let sharedParser: Promise<Parser> | null = null;
-function parser(): Promise<Parser> {
-  if (!sharedParser) sharedParser = createPythonParser();
-  return sharedParser;
-}
-
-/** Read a file as Python source, or say why not. */
-export function readSource(abs: string, maxBytes: number): { source: string } | { error: string } {
-  let buf: Buffer;
-  try {
-    const st = fs.statSync(abs);
-    if (st.size > maxBytes)
-      return {
-        error: `skipped: file is ${(st.size / 1024 / 1024).toFixed(1)} MB, over the ${(maxBytes / 1024 / 1024).toFixed(1)} MB limit`,
-      };
-    buf = fs.readFileSync(abs);
-  } catch (err) {
-    return { error: `cannot read: ${errText(err)}` };
-  }
-  const probe = buf.subarray(0, 8192);
-  if (probe.includes(0)) return { error: 'skipped: binary file (contains NUL bytes)' };
-  // Invalid UTF-8 is decoded with replacement characters rather than rejected.
-  let source = new TextDecoder('utf-8', { fatal: false }).decode(buf);
-  if (source.charCodeAt(0) === 0xfeff) source = source.slice(1);
-  return { source };
-}
-
-export function factsFor(p: Parser, abs: string, source: string): ModuleFacts {
-  const tree = parseSource(p, source);
-  try {
-    const facts = extractFacts(abs, tree);
-    facts.local = runFileRules(abs, source, tree, facts);
-    facts.taint = computeTaintFacts(tree, facts);
-    return facts;
-  } finally {
-    tree.delete();
-  }
-}
+export { DEFAULT_MAX_FILE_BYTES, factsFor, readSource };
 
 export async function analyzeWorkspace(options: AnalyzeOptions): Promise<Analysis> {
   const cwd = path.resolve(options.cwd);
   const maxBytes = options.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
   const discovered = discover(options.roots, { exclude: options.exclude ?? [], cwd });
   const diagnostics: EngineDiagnostic[] = [...discovered.diagnostics];
-  const p = await parser();
+  const results = await computeAllFacts(
+    discovered.files.map((f) => ({ abs: f.abs, overlay: options.overlays?.get(f.abs) })),
+    { maxBytes, threads: options.threads },
+  );
+  const relOf = new Map(discovered.files.map((f) => [f.abs, f.rel]));
   const files: WorkspaceFile[] = [];
-  for (const f of discovered.files) {
-    const overlay = options.overlays?.get(f.abs);
-    const read = overlay !== undefined ? { source: overlay } : readSource(f.abs, maxBytes);
-    if ('error' in read) {
-      diagnostics.push({ file: f.rel, message: read.error });
+  for (const r of results) {
+    const rel = relOf.get(r.abs) ?? r.abs;
+    if ('error' in r) {
+      diagnostics.push({ file: rel, message: r.error });
       continue;
     }
-    let facts: ModuleFacts;
-    try {
-      facts = factsFor(p, f.abs, read.source);
-    } catch (err) {
-      diagnostics.push({ file: f.rel, message: `could not analyse: ${errText(err)}` });
-      continue;
-    }
-    if (facts.parseErrors > 0)
+    if (r.facts.parseErrors > 0)
       diagnostics.push({
-        file: f.rel,
-        message: `syntax errors (${facts.parseErrors}); analysed what could be parsed`,
+        file: rel,
+        message: `syntax errors (${r.facts.parseErrors}); analysed what could be parsed`,
       });
-    const { module, isPackage } = moduleNameFor(f.abs, discovered.packages, discovered.sourceRoots);
-    files.push({ abs: f.abs, rel: f.rel, module, isPackage, facts });
+    const { module, isPackage } = moduleNameFor(r.abs, discovered.packages, discovered.sourceRoots);
+    files.push({ abs: r.abs, rel, module, isPackage, facts: r.facts });
   }
   return combine(files, diagnostics, cwd, options);
 }

@@ -12,6 +12,7 @@ import {
   type AnalyzeOptions,
 } from './index';
 import { createPythonParser } from './parser';
+import { computeAllFacts } from './pool';
 import { DEFAULT_CONFIG, scanAnalysis, type ConfigResolver } from './scan';
 import type { EngineDiagnostic } from './types';
 import type { WorkspaceFile } from './workspace';
@@ -67,7 +68,6 @@ export class EngineSession {
     progress?: (done: number, total: number) => void,
     cancelled?: () => boolean,
   ): Promise<void> {
-    const p = await this.ensureParser();
     const found = discover(this.options.roots, {
       exclude: this.options.exclude ?? [],
       cwd: this.cwd,
@@ -77,15 +77,28 @@ export class EngineSession {
     this.discoveryDiagnostics = found.diagnostics;
     const keep = new Set(found.files.map((f) => f.abs));
     for (const abs of [...this.files.keys()]) if (!keep.has(abs)) this.files.delete(abs);
-    let done = 0;
-    for (const f of found.files) {
-      if (cancelled?.()) break;
+    const todo = found.files.filter((f) => {
       const existing = this.files.get(f.abs);
-      if (!existing || existing.facts === null)
-        this.files.set(f.abs, this.analyseFromDisk(p, f.abs));
-      done++;
-      if (progress && (done % 50 === 0 || done === found.files.length))
-        progress(done, found.files.length);
+      return !existing || existing.facts === null;
+    });
+    const results = await computeAllFacts(
+      todo.map((f) => ({ abs: f.abs })),
+      {
+        maxBytes: this.maxBytes,
+        keepSource: true,
+        progress,
+        cancelled,
+        threads: this.options.threads,
+      },
+    );
+    for (const r of results) {
+      const rel = relPath(this.cwd, r.abs);
+      this.files.set(
+        r.abs,
+        'error' in r
+          ? { abs: r.abs, rel, facts: null, error: r.error, source: null }
+          : { abs: r.abs, rel, facts: r.facts, error: null, source: r.source ?? null },
+      );
     }
     this.invalidate();
   }
