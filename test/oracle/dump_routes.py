@@ -47,6 +47,9 @@ import os
 import sys
 from typing import Any, Dict, List, Optional
 
+# Never leave __pycache__ folders behind in the fixtures.
+sys.dont_write_bytecode = True
+
 
 def _setup_path(root: str) -> None:
     src = os.path.join(root, "src")

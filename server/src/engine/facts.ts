@@ -163,6 +163,10 @@ export interface ModuleFacts {
 }
 
 const MAX_EXPR_DEPTH = 64;
+const IDENTIFIER = /[A-Za-z_][A-Za-z0-9_]*/g;
+const STATUS_401_403 = /\b40[13]\b/;
+const STATUS_401_403_ALL = /\b40[13]\b/g;
+const RESPONSE_CALL = /Response\s*\(|abort\s*\(/;
 const MAX_BLOCK_DEPTH = 200;
 
 function pos(node: Node): { line: number; col: number } {
@@ -336,6 +340,9 @@ function headerText(node: Node | null): string {
 
 export function extractFacts(file: string, tree: Tree, source?: string): ModuleFacts {
   const root = tree.rootNode;
+  const src = source ?? root.text;
+  /** Function bodies, for the body-facts pass after the statement walk. */
+  const bodies: { fn: FuncFacts; body: Node; start: number; end: number }[] = [];
   const facts: ModuleFacts = {
     file,
     imports: [],
@@ -541,54 +548,71 @@ export function extractFacts(file: string, tree: Tree, source?: string): ModuleF
       depth: ctx.depth + 1,
     };
     const body = node.childForFieldName('body');
-    const mentions = new Set<string>();
     if (body) {
       visitBlock(body, inner);
-      collectBodyFacts(body, fn, mentions);
+      bodies.push({ fn, body, start: body.startIndex, end: body.endIndex });
     }
-    fn.mentions = [...mentions];
   }
 
-  /** Walks a function body (not nested defs) for raises, returns, guards and name reads. */
-  function collectBodyFacts(body: Node, fn: FuncFacts, mentions: Set<string>): void {
-    // Explicit stack: function bodies can nest deeper than the JS call stack allows.
-    const stack: Node[] = [body];
-    while (stack.length) {
-      const n = stack.pop() as Node;
-      const t = n.type;
-      if (n !== body && (t === 'function_definition' || t === 'class_definition' || t === 'lambda'))
-        continue;
-      if (t === 'identifier') {
-        mentions.add(n.text);
-        continue;
+  /**
+   * Body facts for every function in two cheap passes instead of a JS walk of every node:
+   * names read come from the body's source text, and raise/return/if statements from one
+   * tree-sitter-side search, each given to the innermost function that contains it.
+   */
+  function collectBodyFacts(): void {
+    if (bodies.length === 0) return;
+    const sorted = [...bodies].sort((a, b) => a.start - b.start || b.end - a.end);
+    function innermost(index: number): (typeof bodies)[number] | null {
+      let found: (typeof bodies)[number] | null = null;
+      for (const b of sorted) {
+        if (b.start > index) break;
+        if (index < b.end) found = b; // later starts are nested deeper
       }
-      if (t === 'integer') {
-        // Status codes written as numbers (401/403) matter for auth verdicts.
-        if (n.text === '401' || n.text === '403') mentions.add(n.text);
-        continue;
+      return found;
+    }
+    for (const b of bodies) {
+      const text = src.slice(b.start, b.end);
+      const mentions = new Set(text.match(IDENTIFIER) ?? []);
+      if (STATUS_401_403.test(text)) {
+        for (const m of text.match(STATUS_401_403_ALL) ?? []) mentions.add(m);
       }
-      if (t === 'attribute') {
-        const a = n.childForFieldName('attribute');
-        if (a) mentions.add(a.text);
-      } else if (t === 'raise_statement') {
-        const e = n.namedChildren.find((c) => c && c.type !== 'comment');
-        if (e) fn.raises.push({ expr: toExpr(e), line: pos(n).line });
-      } else if (t === 'return_statement') {
-        const e = n.namedChildren.find((c) => c && c.type !== 'comment');
-        if (e) fn.returns.push({ value: toExpr(e), line: pos(n).line });
-      } else if (t === 'call') {
-        const f = n.childForFieldName('function');
-        const ft = f ? f.text : '';
-        if (/Response$|^abort$|\.abort$/.test(ft)) fn.responseCalls.push(toExpr(n));
-      } else if (t === 'if_statement' || t === 'elif_clause') {
-        const c = n.childForFieldName('condition');
-        if (c && blockRaisesOrReturns(n.childForFieldName('consequence')))
-          fn.guards.push({ condition: headerText(c), line: pos(c).line });
+      b.fn.mentions = [...mentions];
+      if (RESPONSE_CALL.test(text)) {
+        for (const c of b.body.descendantsOfType('call')) {
+          if (!c) continue;
+          const f = c.childForFieldName('function');
+          if (f && /Response$|^abort$|\.abort$/.test(f.text) && innermost(c.startIndex) === b)
+            b.fn.responseCalls.push(toExpr(c));
+        }
       }
-      const children = n.namedChildren;
-      for (let i = children.length - 1; i >= 0; i--) {
-        const c = children[i];
-        if (c) stack.push(c);
+    }
+    const statements = root.descendantsOfType([
+      'raise_statement',
+      'return_statement',
+      'if_statement',
+      'elif_clause',
+    ]);
+    for (const n of statements) {
+      if (!n) continue;
+      const b = innermost(n.startIndex);
+      if (!b) continue;
+      const fn = b.fn;
+      switch (n.type) {
+        case 'raise_statement': {
+          const e = n.namedChildren.find((c) => c && c.type !== 'comment');
+          if (e) fn.raises.push({ expr: toExpr(e), line: pos(n).line });
+          break;
+        }
+        case 'return_statement': {
+          const e = n.namedChildren.find((c) => c && c.type !== 'comment');
+          if (e) fn.returns.push({ value: toExpr(e), line: pos(n).line });
+          break;
+        }
+        default: {
+          const c = n.childForFieldName('condition');
+          if (c && blockRaisesOrReturns(n.childForFieldName('consequence')))
+            fn.guards.push({ condition: headerText(c), line: pos(c).line });
+        }
       }
     }
   }
@@ -803,6 +827,7 @@ export function extractFacts(file: string, tree: Tree, source?: string): ModuleF
   }
 
   visitBlock(root, moduleCtx);
+  collectBodyFacts();
 
   // Comments and error counts in one cheap pass over the whole tree.
   if (root.hasError) facts.parseErrors = root.descendantsOfType('ERROR').length || 1;
