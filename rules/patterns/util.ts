@@ -1,0 +1,421 @@
+import type { Node } from 'web-tree-sitter';
+import type { AssignFacts } from '../../server/src/engine/facts';
+import type { Fix, TextEdit } from '../../server/src/engine/findings';
+import type { FileContext } from '../api';
+
+/**
+ * Shared helpers of the pattern rules. Everything expensive is computed once per file and
+ * memoised on the FileContext (one object per file, shared by every file rule), so fifteen
+ * rules cost one pass over the call nodes, not fifteen.
+ */
+
+export interface CallSite {
+  node: Node;
+  /** Callee text without whitespace (`yaml.load`, `app.add_middleware`, `str`). */
+  callee: string;
+  /**
+   * Last dotted segment of the callee (`load`); for a bare name bound by an import, the
+   * imported name (`from yaml import load as yl; yl(x)` -> `load`).
+   */
+  name: string;
+}
+
+interface FileIndex {
+  /** Local name -> fully qualified dotted name it is bound to by an import. */
+  imports: Map<string, string>;
+  callsByName: Map<string, CallSite[]> | null;
+  assignments: Node[] | null;
+}
+
+const INDEX = new WeakMap<FileContext, FileIndex>();
+
+function index(ctx: FileContext): FileIndex {
+  let idx = INDEX.get(ctx);
+  if (!idx) {
+    idx = { imports: buildImports(ctx), callsByName: null, assignments: null };
+    INDEX.set(ctx, idx);
+  }
+  return idx;
+}
+
+function buildImports(ctx: FileContext): Map<string, string> {
+  const map = new Map<string, string>();
+  // Function-level imports first, module-level ones win (they are what most code sees).
+  const ordered = [
+    ...ctx.facts.imports.filter((i) => i.scope !== ''),
+    ...ctx.facts.imports.filter((i) => i.scope === ''),
+  ];
+  for (const imp of ordered) {
+    if (imp.local === '*') continue;
+    const prefix = '.'.repeat(imp.level);
+    const base = prefix + imp.module;
+    map.set(imp.local, imp.name === null ? base : base ? `${base}.${imp.name}` : imp.name);
+  }
+  return map;
+}
+
+/** Whether the file imports a module (or something from it): `import yaml`, `from yaml import x`. */
+export function importsModule(ctx: FileContext, module: string): boolean {
+  for (const q of index(ctx).imports.values())
+    if (q === module || q.startsWith(`${module}.`)) return true;
+  return false;
+}
+
+/** Whether the file imports any of these modules: the cheap gate in front of most rules. */
+export function importsAny(ctx: FileContext, modules: readonly string[]): boolean {
+  return modules.some((m) => importsModule(ctx, m));
+}
+
+/** The local name a module is bound to (`import secrets` -> `secrets`), or null. */
+export function localNameOf(ctx: FileContext, qualified: string): string | null {
+  for (const [local, q] of index(ctx).imports) if (q === qualified) return local;
+  return null;
+}
+
+const DOTTED = /^[A-Za-z_][\w.]*$/;
+const CALLEE = /([A-Za-z_]\w*(?:\s*\.\s*[A-Za-z_]\w*)*)\s*\(/y;
+
+/** Resolve a dotted name through the file's imports: `pk.loads` -> `pickle.loads`, else null. */
+export function qualify(ctx: FileContext, dotted: string): string | null {
+  if (!DOTTED.test(dotted)) return null;
+  const dot = dotted.indexOf('.');
+  const head = dot < 0 ? dotted : dotted.slice(0, dot);
+  const q = index(ctx).imports.get(head);
+  if (q === undefined) return null;
+  return dot < 0 ? q : q + dotted.slice(dot);
+}
+
+/** Resolve an expression node (name or attribute chain) through the imports. */
+export function qualifyNode(ctx: FileContext, node: Node | null): string | null {
+  if (!node || (node.type !== 'identifier' && node.type !== 'attribute')) return null;
+  return qualify(ctx, compact(node.text));
+}
+
+export function compact(text: string): string {
+  return /\s/.test(text) ? text.replace(/\s+/g, '') : text;
+}
+
+/** Call sites whose callee's last segment is one of `names` (cheap pre-filter, shared index). */
+export function callsNamed(ctx: FileContext, names: readonly string[]): CallSite[] {
+  const idx = index(ctx);
+  if (!idx.callsByName) {
+    const map = new Map<string, CallSite[]>();
+    const src = ctx.source;
+    const calls = ctx.nodesOfType('call');
+    for (let i = 0; i < calls.length; i++) {
+      const node = calls[i];
+      // The callee is read from the source text, without crossing into WASM: a dotted name
+      // followed by `(` at the call's start. When the next call (in document order) starts at
+      // the same place, this call's callee is itself a call (`foo(x).bar(y)`): then take the
+      // text before the argument list node.
+      let callee: string | null = null;
+      if (i + 1 >= calls.length || calls[i + 1].startIndex !== node.startIndex) {
+        CALLEE.lastIndex = node.startIndex;
+        const m = CALLEE.exec(src);
+        if (m) callee = compact(m[1]);
+      }
+      if (callee === null) {
+        const args = node.lastChild;
+        if (!args) continue;
+        callee = compact(src.slice(node.startIndex, args.startIndex));
+      }
+      const m = /([A-Za-z_]\w*)$/.exec(callee);
+      if (!m) continue;
+      let name = m[1];
+      if (name.length === callee.length) {
+        // `from yaml import load as yaml_load`: index under the imported name (`load`).
+        const q = idx.imports.get(name);
+        if (q) name = q.split('.').pop() ?? name;
+      }
+      const site: CallSite = { node, callee, name };
+      const list = map.get(name);
+      if (list) list.push(site);
+      else map.set(name, [site]);
+    }
+    idx.callsByName = map;
+  }
+  const out: CallSite[] = [];
+  for (const n of names) {
+    const list = idx.callsByName.get(n);
+    if (list) out.push(...list);
+  }
+  return out;
+}
+
+/** Assignment nodes of the file (plain and annotated), shared between rules. */
+export function assignments(ctx: FileContext): Node[] {
+  const idx = index(ctx);
+  if (!idx.assignments) idx.assignments = ctx.nodesOfType('assignment');
+  return idx.assignments;
+}
+
+/** The `name=` keyword_argument node of a call (the whole `name=value`), or null. */
+export function keywordNode(call: Node, name: string): Node | null {
+  const args = call.childForFieldName('arguments');
+  if (!args || args.type !== 'argument_list') return null;
+  for (const a of args.namedChildren) {
+    if (a && a.type === 'keyword_argument' && a.childForFieldName('name')?.text === name) return a;
+  }
+  return null;
+}
+
+/** `**kwargs` or `*args` in a call: it may pass more than we see. */
+export function hasSplat(call: Node): boolean {
+  const args = call.childForFieldName('arguments');
+  if (!args) return false;
+  return args.namedChildren.some(
+    (a) => !!a && (a.type === 'list_splat' || a.type === 'dictionary_splat'),
+  );
+}
+
+/** The value of a plain string literal (no f-string interpolation), or null. */
+export function stringValue(node: Node | null): string | null {
+  if (!node) return null;
+  if (node.type === 'concatenated_string') {
+    let v = '';
+    for (const part of node.namedChildren) {
+      if (!part) continue;
+      const s = stringValue(part);
+      if (s === null) return null;
+      v += s;
+    }
+    return v;
+  }
+  if (node.type !== 'string') return null;
+  let v = '';
+  for (const c of node.namedChildren) {
+    if (!c) continue;
+    if (c.type === 'interpolation') return null;
+    if (c.type === 'string_content' || c.type === 'escape_sequence') v += c.text;
+  }
+  return v;
+}
+
+/** Unwraps `(x)`. */
+export function unparen(node: Node | null): Node | null {
+  let n = node;
+  while (n && n.type === 'parenthesized_expression') {
+    n = n.namedChildren.find((c) => c && c.type !== 'comment') ?? null;
+  }
+  return n;
+}
+
+export function isTrue(node: Node | null): boolean {
+  return unparen(node)?.type === 'true';
+}
+
+export function isFalse(node: Node | null): boolean {
+  return unparen(node)?.type === 'false';
+}
+
+export function isNone(node: Node | null): boolean {
+  return unparen(node)?.type === 'none';
+}
+
+/** Words of an identifier or string: `jwtSecretKey` / `JWT_SECRET-KEY` -> [jwt, secret, key]. */
+export function words(name: string): string[] {
+  return name
+    .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
+    .replace(/([A-Z]+)([A-Z][a-z])/g, '$1_$2')
+    .toLowerCase()
+    .split(/[^a-z0-9]+/)
+    .filter(Boolean);
+}
+
+const KEY_QUALIFIERS = new Set([
+  'secret',
+  'api',
+  'private',
+  'signing',
+  'sign',
+  'jwt',
+  'access',
+  'encryption',
+  'encrypt',
+  'master',
+  'auth',
+  'session',
+  'client',
+  'app',
+  'hmac',
+  'fernet',
+  'crypto',
+  'webhook',
+  'admin',
+  'service',
+  'secure',
+  'license',
+  'stripe',
+  'openai',
+]);
+const SECRET_LAST = new Set([
+  'secret',
+  'password',
+  'passwd',
+  'passphrase',
+  'token',
+  'apikey',
+  'secretkey',
+  'privatekey',
+]);
+
+/**
+ * Whether a name holds a secret: its last word is a secret noun (`JWT_SECRET`, `db_password`,
+ * `GITHUB_TOKEN`) or it is a qualified key (`SECRET_KEY`, `api_key`). Names ending in another
+ * noun (`token_url`, `password_min_length`, `TOKEN_EXPIRE_MINUTES`) are not secrets, nor are
+ * hashes (`hashed_password`).
+ */
+export function isSecretName(name: string): boolean {
+  const w = words(name);
+  if (!w.length) return false;
+  if (w.some((x) => x === 'hashed' || x === 'hash')) return false;
+  const last = w[w.length - 1];
+  if (SECRET_LAST.has(last)) return true;
+  if (last === 'pwd' && w.length > 1) return true;
+  if (last === 'key' && w.length > 1 && KEY_QUALIFIERS.has(w[w.length - 2])) return true;
+  return false;
+}
+
+/**
+ * Paths the analyser treats as tests. File rules only see absolute paths, so directory names
+ * are matched near the file: a `tests`/`testing` folder among the last four directories, or a
+ * `test` folder holding the file. Further up the path belongs to wherever the checkout lives.
+ */
+export function isTestPath(abs: string): boolean {
+  const parts = abs.split(/[\\/]+/);
+  const base = parts[parts.length - 1] ?? '';
+  if (/^(test_.*|.*_test|conftest)\.py$/.test(base)) return true;
+  const dirs = parts.slice(0, -1);
+  if (dirs[dirs.length - 1] === 'test') return true;
+  return dirs.slice(-4).some((d) => d === 'tests' || d === 'testing');
+}
+
+/** Inside an `if __name__ == "__main__":` block. */
+export function inMainGuard(node: Node): boolean {
+  for (let n = node.parent; n; n = n.parent) {
+    if (n.type === 'if_statement') {
+      const c = n.childForFieldName('condition');
+      if (c && /__name__\s*==\s*['"]__main__['"]|['"]__main__['"]\s*==\s*__name__/.test(c.text))
+        return true;
+    }
+  }
+  return false;
+}
+
+/** The innermost function_definition around a node, or null at module level. */
+export function enclosingDef(node: Node): Node | null {
+  for (let n = node.parent; n; n = n.parent) if (n.type === 'function_definition') return n;
+  return null;
+}
+
+/** Decorator texts of a function_definition (empty when undecorated). */
+export function decoratorsOf(def: Node): string[] {
+  const parent = def.parent;
+  if (!parent || parent.type !== 'decorated_definition') return [];
+  return parent.namedChildren.filter((c) => !!c && c.type === 'decorator').map((c) => c!.text);
+}
+
+const ROUTE_DECORATOR =
+  /\.(get|post|put|patch|delete|options|head|trace|api_route|route|websocket|websocket_route)\s*\(/;
+
+/** A FastAPI path operation (decorated with `@app.get(...)`, `@router.post(...)`, ...). */
+export function isRouteHandler(def: Node): boolean {
+  return decoratorsOf(def).some((d) => ROUTE_DECORATOR.test(d));
+}
+
+/** The most recent module- or function-level `name = value` before `line` in `scope`. */
+export function lastAssign(
+  ctx: FileContext,
+  name: string,
+  scope: string,
+  line: number,
+): AssignFacts | null {
+  let best: AssignFacts | null = null;
+  for (const a of ctx.facts.assigns) {
+    if (a.target !== name || a.iter) continue;
+    if (a.scope !== scope && a.scope !== '') continue;
+    if (a.line > line) continue;
+    if (!best || (a.scope === scope && best.scope !== scope) || a.line > best.line) best = a;
+  }
+  return best;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Edits
+
+export function replaceNode(ctx: FileContext, node: Node, newText: string): TextEdit {
+  return {
+    file: ctx.file,
+    line: node.startPosition.row + 1,
+    column: node.startPosition.column,
+    endLine: node.endPosition.row + 1,
+    endColumn: node.endPosition.column,
+    newText,
+  };
+}
+
+export function insertAt(ctx: FileContext, row: number, column: number, text: string): TextEdit {
+  return {
+    file: ctx.file,
+    line: row + 1,
+    column,
+    endLine: row + 1,
+    endColumn: column,
+    newText: text,
+  };
+}
+
+/** Append keyword arguments after a call's last argument: `f(a)` -> `f(a, timeout=10)`. */
+export function appendArgs(ctx: FileContext, call: Node, text: string): TextEdit | null {
+  const args = call.childForFieldName('arguments');
+  if (!args || args.type !== 'argument_list') return null;
+  const items = args.namedChildren.filter((c): c is Node => !!c && c.type !== 'comment');
+  const last = items[items.length - 1];
+  if (!last) {
+    // `f()`: insert inside the parentheses.
+    const open = args.child(0);
+    if (!open || open.type !== '(') return null;
+    return insertAt(ctx, open.endPosition.row, open.endPosition.column, text);
+  }
+  return insertAt(ctx, last.endPosition.row, last.endPosition.column, `, ${text}`);
+}
+
+/**
+ * An edit adding `import <module>` at module level, after the docstring and `__future__`
+ * imports, before the first other statement.
+ */
+export function addImport(ctx: FileContext, statement: string): TextEdit {
+  let target: Node | null = null;
+  let after: Node | null = null;
+  let first = true;
+  for (const s of ctx.root.namedChildren) {
+    if (!s || s.type === 'comment') continue;
+    const isDocstring =
+      first &&
+      s.type === 'expression_statement' &&
+      s.namedChildCount === 1 &&
+      s.namedChild(0)?.type === 'string';
+    first = false;
+    if (isDocstring || s.type === 'future_import_statement') {
+      after = s;
+      continue;
+    }
+    target = s;
+    break;
+  }
+  if (target) return insertAt(ctx, target.startPosition.row, 0, `${statement}\n`);
+  if (after)
+    return insertAt(ctx, after.endPosition.row, after.endPosition.column, `\n${statement}`);
+  return insertAt(ctx, 0, 0, `${statement}\n`);
+}
+
+export function fix(title: string, safety: Fix['safety'], edits: TextEdit[]): Fix {
+  return { title, safety, edits };
+}
+
+/** Short source text for messages: one line, at most 60 characters. */
+export function snippet(node: Node | null, max = 60): string {
+  if (!node) return '';
+  const t = node.text.replace(/\s+/g, ' ').trim();
+  return t.length > max ? `${t.slice(0, max - 3)}...` : t;
+}
