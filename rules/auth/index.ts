@@ -1,5 +1,6 @@
 import type { Rule } from '../api';
 import { rule as adminWithoutAuthorization } from './admin-without-authorization';
+import { rule as authEndpointWithoutRateLimit } from './auth-endpoint-without-rate-limit';
 import { rule as dependencyOverrideOutsideTests } from './dependency-override-outside-tests';
 import { rule as hiddenPublicRoute } from './hidden-public-route';
 import { rule as inconsistentRouterAuth } from './inconsistent-router-auth';
@@ -22,4 +23,5 @@ export const AUTH_RULES: Rule[] = [
   hiddenPublicRoute,
   adminWithoutAuthorization,
   scopesNeverChecked,
+  authEndpointWithoutRateLimit,
 ];

@@ -62,6 +62,8 @@ export interface FuncFacts {
   endLine: number;
   isAsync: boolean;
   params: ParamFacts[];
+  /** The `-> T` annotation, if any. */
+  returnType: Expr | null;
   decorators: { expr: Expr; line: number; col: number; text: string }[];
   returns: ReturnFacts[];
   /** Expressions raised (`raise X(...)`, `raise exc`). */
@@ -89,6 +91,8 @@ export interface ClassFacts {
   methods: Record<string, string>;
   /** Class-level assignments (`x = APIRouter()`), by name. */
   attrs: Record<string, Expr>;
+  /** Class-level names declared with an annotation or assigned: model fields, columns. */
+  fields: string[];
 }
 
 export interface AssignFacts {
@@ -524,6 +528,9 @@ export function extractFacts(file: string, tree: Tree, source?: string): ModuleF
       endLine: node.endPosition.row + 1,
       isAsync: node.text.startsWith('async'),
       params: visitParams(node.childForFieldName('parameters')),
+      returnType: node.childForFieldName('return_type')
+        ? toExpr(node.childForFieldName('return_type'))
+        : null,
       decorators: decorators.map((d) => {
         const exprNode = d.namedChildren.find((c) => c && c.type !== 'comment') ?? null;
         return { expr: toExpr(exprNode), ...pos(d), text: headerText(d) };
@@ -639,6 +646,7 @@ export function extractFacts(file: string, tree: Tree, source?: string): ModuleF
       bases,
       methods: {},
       attrs: {},
+      fields: [],
     };
     facts.classes.push(cls);
     const body = node.childForFieldName('body');
@@ -669,6 +677,7 @@ export function extractFacts(file: string, tree: Tree, source?: string): ModuleF
   function visitAssignment(node: Node, ctx: ScopeCtx): void {
     const left = node.childForFieldName('left');
     let right = node.childForFieldName('right');
+    if (left && ctx.classFacts && left.type === 'identifier') ctx.classFacts.fields.push(left.text);
     if (!left || !right) return;
     // Chained `a = b = FastAPI()`: the right side is another assignment.
     const targets: Node[] = [left];
