@@ -15,7 +15,7 @@ async function main(): Promise<void> {
   const sources = found.files.map((f) => fs.readFileSync(f.abs, 'utf8'));
   const lines = sources.reduce((n, s) => n + s.split('\n').length, 0);
   let findings = 0;
-  let ms = 0;
+  let ms: number;
   if (tool === 'lens') {
     const t0 = performance.now();
     const result = await scanWorkspace({ roots: [dir], cwd: dir });

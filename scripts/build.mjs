@@ -18,6 +18,8 @@ const entries = [
   { out: 'server', src: 'server/src/lsp/server.ts' },
   { out: 'worker', src: 'server/src/engine/worker.ts' },
   { out: 'client', src: 'client/src/extension.ts' },
+  // Integration tests run inside VS Code's extension host (test/vscode.test.ts); not packaged.
+  { out: 'test/suite', src: 'test/vscode/suite.ts' },
 ];
 
 const wasm = [

@@ -135,7 +135,7 @@ def read_user(user_id: int, db: Session = Depends(get_db)):
       const evalCtx: EvalCtx = { file: record.reg?.file ?? handler.file, scope: handler.fn.scope };
       const model = call.kw.response_model;
       let hit: ModelHit | null = null;
-      let how = '';
+      let how: string;
       if (model && model.k !== 'none') {
         for (const c of classesIn(ws, evalCtx, model)) hit = hit ?? sensitiveField(ws, c);
         how = 'response model';

@@ -12,7 +12,10 @@ export interface RoutesParams {
   /** Workspace folder URI; all folders when omitted. */
   folderUri?: string;
 }
-export type RoutesResult = RoutesReport;
+export type RoutesResult = RoutesReport & {
+  /** Folder URI that the routes' `file` paths are relative to (added by the server). */
+  rootUri?: string;
+};
 
 /** `fastapiLens/routesChanged` notification, sent when the inventory changes. */
 export const ROUTES_CHANGED_NOTIFICATION = 'fastapiLens/routesChanged';
@@ -27,6 +30,12 @@ export const SCAN_WORKSPACE_REQUEST = 'fastapiLens/scanWorkspace';
 export interface ScanWorkspaceParams {
   /** Only this file's findings when set (Scan Current File). */
   uri?: string;
+  /**
+   * Client-created LSP work done progress token (WorkDoneProgressParams). The client shows a
+   * cancellable notification and expects `begin`/`report` with `message: '<done>/<total> files'`
+   * and `percentage`; cancellation arrives as `$/cancelRequest` (answer `cancelled: true`).
+   */
+  workDoneToken?: number | string;
 }
 export interface ScanWorkspaceResult {
   files: number;
@@ -93,6 +102,11 @@ export const COMMANDS = {
   openRoute: 'fastapiLens.openRoute',
   /** Server-side command used by code actions ("show documentation"). */
   showDocs: 'fastapiLens.showRuleDocs',
+  /**
+   * Server-side command run by the route code lenses: arguments `[uri, position]`; shows a
+   * one-line summary (window/showMessage) and returns the route card as Markdown (string).
+   */
+  showRouteCard: 'fastapiLens.showRouteCard',
 } as const;
 
 /** Code action kind for our fix-all. */
