@@ -4,7 +4,7 @@ import type { Analysis } from '../index';
 import type { RouteRecord } from '../routes';
 import type { Exposure } from '../types';
 import type { Workspace, WorkspaceFile } from '../workspace';
-import { annotationNames } from './summary';
+import { annotationNames, isPure } from './summary';
 import { FRAMEWORK_TYPES, SAFE_TYPES } from './tables';
 import {
   Flag,
@@ -47,6 +47,8 @@ interface RLabel {
   steps: FlowStep[];
   c: number;
   f: number;
+  /** Field read straight off the parameter (`item.qty`), if any. */
+  a?: string;
 }
 
 interface RSink {
@@ -95,14 +97,14 @@ const RISK: Record<TaintCode, string> = {
 };
 
 const SOURCE_LABEL: Record<SourceKind, string> = {
-  query_params: 'query parameters',
-  headers: 'request headers',
-  cookies: 'cookies',
-  path_params: 'path parameters',
+  query_params: 'the query string',
+  headers: 'a request header',
+  cookies: 'a cookie',
+  path_params: 'a path parameter',
   url: 'the request URL',
   client: 'the client address',
   body: 'the request body',
-  form: 'form data',
+  form: 'the form data',
   websocket: 'a WebSocket message',
   filename: 'an uploaded file name',
 };
@@ -129,7 +131,7 @@ function capLabels(labels: RLabel[]): RLabel[] {
   const out: RLabel[] = [];
   const seen = new Set<string>();
   for (const l of labels) {
-    const key = `${rOriginKey(l.o)}|${l.c}|${l.f}`;
+    const key = `${rOriginKey(l.o)}|${l.c}|${l.f}|${l.a ?? ''}`;
     if (seen.has(key)) continue;
     seen.add(key);
     out.push(l);
@@ -141,12 +143,24 @@ function capLabels(labels: RLabel[]): RLabel[] {
 /** `earlier` flowed into `later` (with a step in between). */
 function join(earlier: RLabel, step: FlowStep | null, later: RLabel): RLabel {
   const earlierFlags = later.f & Flag.BUILT ? earlier.f & ~Flag.TAIL : earlier.f;
-  return {
+  const out: RLabel = {
     o: earlier.o,
     steps: [...earlier.steps, ...(step ? [step] : []), ...later.steps],
     c: earlier.c | later.c,
     f: earlierFlags | later.f,
   };
+  // `handler(item)` -> `service(x): x.qty`: the field read below is the caller's field.
+  const a = earlier.a ?? (isPure(earlier.steps) ? later.a : undefined);
+  if (a !== undefined) out.a = a;
+  return out;
+}
+
+/** The label's steps then the final one, without a step that repeats the final position. */
+function ending(steps: FlowStep[], last: FlowStep): FlowStep[] {
+  const prev = steps[steps.length - 1];
+  if (prev && prev.file === last.file && prev.line === last.line && prev.column === last.column)
+    return [...steps.slice(0, -1), last];
+  return [...steps, last];
 }
 
 function cap(s: string): string {
@@ -182,7 +196,7 @@ export class TaintEngine {
   private callee(F: FnRef, i: number): Target | null {
     const key = `${F.key}:${i}`;
     if (this.calleeMemo.has(key)) return this.calleeMemo.get(key) ?? null;
-    let t: Target | null = null;
+    let t: Target | null;
     try {
       t = this.computeCallee(F, F.sum.calls[i]);
     } catch {
@@ -206,8 +220,12 @@ export class TaintEngine {
     if (v.t === 'func') {
       let shift = 0;
       if (v.fn.className && call.fn.k === 'attr') {
-        const isStatic = v.fn.decorators.some((d) => /(^|\.)staticmethod$/.test(d.text));
-        const isClassMethod = v.fn.decorators.some((d) => /(^|\.)classmethod$/.test(d.text));
+        const isStatic = v.fn.decorators.some((d) =>
+          /(^|\.)staticmethod$/.test(d.text.replace(/^@/, '')),
+        );
+        const isClassMethod = v.fn.decorators.some((d) =>
+          /(^|\.)classmethod$/.test(d.text.replace(/^@/, '')),
+        );
         if (!isStatic) {
           const base = this.ws.eval(ctx, call.fn.obj);
           shift = base.t === 'class' && !isClassMethod ? 0 : 1;
@@ -253,7 +271,7 @@ export class TaintEngine {
     const out: RLabel[] = [];
     for (const l of labels) {
       const steps = toFlow(F.file, l.s);
-      if (l.o.k === 'p') out.push({ o: l.o, steps, c: l.c, f: l.f });
+      if (l.o.k === 'p') out.push({ o: l.o, steps, c: l.c, f: l.f, ...(l.a ? { a: l.a } : {}) });
       else if (l.o.k === 's')
         out.push({
           o: {
@@ -270,7 +288,7 @@ export class TaintEngine {
         });
       else
         for (const r of this.resolveCall(F, l.o.call, depth + 1))
-          out.push(join(r, null, { o: r.o, steps, c: l.c, f: l.f }));
+          out.push(join(r, null, { o: r.o, steps, c: l.c, f: l.f, ...(l.a ? { a: l.a } : {}) }));
     }
     return capLabels(out);
   }
@@ -282,7 +300,7 @@ export class TaintEngine {
     if (memo) return memo;
     if (this.active.has(`r${key}`) || depth > MAX_DEPTH) return [];
     this.active.add(`r${key}`);
-    let out: RLabel[] = [];
+    let out: RLabel[];
     try {
       out = this.computeCall(F, i, depth);
     } finally {
@@ -344,7 +362,7 @@ export class TaintEngine {
     if (memo) return memo;
     if (this.active.has(`s${F.key}`) || depth > MAX_DEPTH) return [];
     this.active.add(`s${F.key}`);
-    let out: RSink[] = [];
+    let out: RSink[];
     try {
       out = this.computeSinks(F, depth);
     } finally {
@@ -358,7 +376,7 @@ export class TaintEngine {
     const out: RSink[] = [];
     const seen = new Set<string>();
     const add = (s: RSink): void => {
-      const key = `${s.rec.code}|${s.file.rel}:${s.rec.line}:${s.rec.col}|${rOriginKey(s.label.o)}|${s.label.c}|${s.label.f}`;
+      const key = `${s.rec.code}|${s.file.rel}:${s.rec.line}:${s.rec.col}|${rOriginKey(s.label.o)}|${s.label.c}|${s.label.f}|${s.label.a ?? ''}`;
       if (seen.has(key) || out.length >= MAX_SINKS_PER_FN) return;
       seen.add(key);
       out.push(s);
@@ -427,6 +445,7 @@ export class TaintEngine {
       if (names.some((n) => FRAMEWORK_TYPES.has(n))) return;
       if (names.length && names.every((n) => SAFE_TYPES.has(n))) return;
       if (names.length && this.isEnum(h.file, h.fn.scope, p.annotation)) return;
+      if (validatedByPattern(p)) return;
       const marker = paramMarker(p);
       let kind: string;
       if (marker) kind = PARAM_MARKERS[marker];
@@ -445,6 +464,21 @@ export class TaintEngine {
       out.set(i, `${kind} \`${p.name}\``);
     });
     return out;
+  }
+
+  /** `item.qty` where the body model declares `qty: int`. */
+  private safeField(file: WorkspaceFile, fn: FuncFacts, index: number, field: string): boolean {
+    let e = fn.params[index]?.annotation ?? null;
+    while (e && e.k === 'sub') {
+      const head = dottedName(e.obj)?.split('.').pop() ?? '';
+      if (head !== 'Annotated' && head !== 'Optional') return false;
+      e = e.idx[0] ?? null;
+    }
+    if (!e || (e.k !== 'name' && e.k !== 'attr')) return false;
+    const v = this.ws.eval({ file, scope: fn.scope }, e);
+    for (const { file: f, cls } of this.ws.workspaceAncestors(v))
+      if (f.facts.taint?.safeFields?.[cls.qualname]?.includes(field)) return true;
+    return false;
   }
 
   private isEnum(file: WorkspaceFile, scope: string, ann: Expr | null): boolean {
@@ -481,13 +515,18 @@ export class TaintEngine {
       if (!h || rec.route.kind === 'mount') continue;
       const F = this.ref(h.file, h.fn.qualname);
       if (!F) continue;
-      const inputs = this.routeInputs(rec);
+      const sinks = this.sinksOf(F);
+      const html = TaintEngine.htmlRoute(rec);
+      if (!sinks.length && !html) continue;
+      let inputCache: Map<number, string> | null = null;
+      const inputs = (): Map<number, string> => (inputCache ??= this.routeInputs(rec));
       const rank = EXPOSURE_RANK[rec.route.exposure];
       const routeText = `${rec.route.kind === 'websocket' ? 'WEBSOCKET' : rec.route.methods.join(',')} ${rec.route.path}`;
-      const describe = (o: ROrigin): { text: string; step: FlowStep } | null => {
+      const describe = (o: ROrigin, a?: string): { text: string; step: FlowStep } | null => {
         if (o.k === 'p') {
-          const d = inputs.get(o.i);
+          const d = inputs().get(o.i);
           if (!d) return null;
+          if (a !== undefined && this.safeField(h.file, h.fn, o.i, a)) return null;
           return {
             text: d,
             step: {
@@ -504,10 +543,10 @@ export class TaintEngine {
           step: { file: o.file, line: o.line, column: o.col, message: `${text} read here` },
         };
       };
-      for (const e of this.sinksOf(F)) {
+      for (const e of sinks) {
         const { rec: s, label } = e;
         if ((label.f & s.need) !== s.need || label.f & s.forbid) continue;
-        const src = describe(label.o);
+        const src = describe(label.o, label.a);
         if (!src) continue;
         const where = e.file === h.file && e.q === h.fn.qualname ? '' : ` in \`${e.q}()\``;
         offer(
@@ -522,24 +561,23 @@ export class TaintEngine {
             record: rec,
             flow: [
               src.step,
-              ...label.steps,
-              {
+              ...ending(label.steps, {
                 file: e.file.rel,
                 line: s.line,
                 column: s.col,
                 message: `reaches ${s.desc}`,
-              },
+              }),
             ],
             info: false,
           },
           rank,
         );
       }
-      if (TaintEngine.htmlRoute(rec)) {
+      if (html) {
         for (const ret of this.returnsOf(F)) {
           for (const label of ret.labels) {
-            if (!(label.f & Flag.BUILT) || label.c & TaintRule.XSS001) continue;
-            const src = describe(label.o);
+            if (label.c & TaintRule.XSS001) continue;
+            const src = describe(label.o, label.a);
             if (!src) continue;
             offer(
               {
@@ -549,17 +587,16 @@ export class TaintEngine {
                 column: ret.col,
                 endLine: ret.line,
                 endColumn: ret.col,
-                message: `${cap(src.text)} of \`${routeText}\` is returned in HTML built with a string (\`response_class=HTMLResponse\`): ${RISK.XSS001}.`,
+                message: `${cap(src.text)} of \`${routeText}\` is returned as HTML (\`response_class=HTMLResponse\`): ${RISK.XSS001}.`,
                 record: rec,
                 flow: [
                   src.step,
-                  ...label.steps,
-                  {
+                  ...ending(label.steps, {
                     file: h.file.rel,
                     line: ret.line,
                     column: ret.col,
                     message: 'returned as HTML',
-                  },
+                  }),
                 ],
                 info: false,
               },
@@ -608,12 +645,40 @@ function isKwargs(fn: FuncFacts, index: number): boolean {
   return /^(kw|kwargs|kwds|options|extra|params)$/.test(fn.params[index]?.name ?? '');
 }
 
+function markerCalls(p: ParamFacts): (Expr & { k: 'call' })[] {
+  const out: (Expr & { k: 'call' })[] = [];
+  if (p.default && p.default.k === 'call') out.push(p.default);
+  const a = p.annotation;
+  if (a && a.k === 'sub' && (dottedName(a.obj) ?? '').split('.').pop() === 'Annotated')
+    for (const meta of a.idx.slice(1)) if (meta.k === 'call') out.push(meta);
+  return out;
+}
+
+/**
+ * `Query(pattern="^[a-z0-9_-]+$")`: FastAPI rejects anything else, and what the pattern lets
+ * through (letters, digits, `_`, `-`) cannot carry a payload for any of these rules.
+ */
+function validatedByPattern(p: ParamFacts): boolean {
+  for (const call of markerCalls(p)) {
+    const pat = call.kw.pattern ?? call.kw.regex;
+    if (!pat || pat.k !== 'str' || pat.fstring) continue;
+    const v = pat.v;
+    if (!/^(\^|\\A)/.test(v) || !/(\$|\\Z|\\z)$/.test(v)) continue;
+    const body = v
+      .replace(/^(\^|\\A)/, '')
+      .replace(/(\$|\\Z|\\z)$/, '')
+      .replace(/\\[wd]/g, '');
+    if (/^[A-Za-z0-9_\-[\]+*{},?()|]*$/.test(body)) return true;
+  }
+  return false;
+}
+
 /** `Query(...)`, `Annotated[str, Header()]`, ... : which part of the request feeds a parameter. */
 function paramMarker(p: ParamFacts): string | null {
   const fromCall = (e: Expr | null): string | null => {
     if (!e || e.k !== 'call') return null;
     const last = (dottedName(e.fn) ?? '').split('.').pop() ?? '';
-    return PARAM_MARKERS[last] ? last : null;
+    return Object.hasOwn(PARAM_MARKERS, last) ? last : null;
   };
   const d = fromCall(p.default);
   if (d) return d;

@@ -1,5 +1,5 @@
 import type { Node, Tree } from 'web-tree-sitter';
-import { dottedName, type Expr, type FuncFacts, type ModuleFacts, type ParamFacts } from '../facts';
+import { dottedName, toExpr, type Expr, type ModuleFacts, type ParamFacts } from '../facts';
 import {
   ARG_PROPAGATING_METHODS,
   CHECK_METHODS_ALL,
@@ -57,11 +57,32 @@ import {
  */
 
 const R = TaintRule;
+const IDENT = /[A-Za-z_][A-Za-z0-9_]*/g;
+
+/** Literal containers: `parts = []`, `{}`, comprehensions. */
+const CONTAINER_NODES = new Set([
+  'list',
+  'dictionary',
+  'set',
+  'list_comprehension',
+  'dictionary_comprehension',
+  'set_comprehension',
+]);
+
+const PY_BUILTINS = new Set(
+  (
+    'abs all any ascii bin bool breakpoint bytearray bytes callable chr classmethod compile ' +
+    'complex delattr dict dir divmod enumerate eval exec filter float format frozenset getattr ' +
+    'globals hasattr hash help hex id input int isinstance issubclass iter len list locals map ' +
+    'max memoryview min next object oct open ord pow print property range repr reversed round ' +
+    'set setattr slice sorted staticmethod str sum super tuple type vars zip __import__'
+  ).split(' '),
+);
 const MAX_LABELS = 8;
 const MAX_STEPS = 16;
 const MAX_DEPTH = 120;
 
-type ObjKind = 'http' | 'jinja-env' | 'jinja-tmpl';
+type ObjKind = 'http' | 'jinja-env' | 'jinja-tmpl' | 'container';
 
 interface Env {
   vars: Map<string, Label[]>;
@@ -107,10 +128,10 @@ export function union(a: Label[], b: Label[]): Label[] {
   if (a.length === 0) return b;
   if (b.length === 0) return a;
   const out = [...a];
-  const seen = new Set(a.map((l) => `${originKey(l.o)}|${l.c}|${l.f}`));
+  const seen = new Set(a.map((l) => `${originKey(l.o)}|${l.c}|${l.f}|${l.a ?? ''}`));
   for (const l of b) {
     if (out.length >= MAX_LABELS) break;
-    const key = `${originKey(l.o)}|${l.c}|${l.f}`;
+    const key = `${originKey(l.o)}|${l.c}|${l.f}|${l.a ?? ''}`;
     if (seen.has(key)) continue;
     seen.add(key);
     out.push(l);
@@ -139,12 +160,21 @@ function mark(
   opts: { flags?: number; clean?: number; clear?: number } = {},
 ): Label[] {
   if (labels.length === 0) return labels;
-  return labels.map((l) => ({
-    o: l.o,
-    s: step ? pushStep(l.s, step) : l.s,
-    c: l.c | (opts.clean ?? 0),
-    f: (l.f | (opts.flags ?? 0)) & ~(opts.clear ?? 0),
-  }));
+  return labels.map((l) => {
+    const out: Label = {
+      o: l.o,
+      s: step ? pushStep(l.s, step) : l.s,
+      c: l.c | (opts.clean ?? 0),
+      f: (l.f | (opts.flags ?? 0)) & ~(opts.clear ?? 0),
+    };
+    if (l.a !== undefined) out.a = l.a;
+    return out;
+  });
+}
+
+/** Steps that only rename the value (it is still the parameter itself). */
+export function isPure(steps: { m?: string; message?: string }[]): boolean {
+  return steps.every((s) => /^(assigned to|passed to|returned)/.test(s.m ?? s.message ?? ''));
 }
 
 function stepAt(node: Node, m: string): Step {
@@ -304,14 +334,34 @@ function literalString(node: Node | null): string | null {
   return null;
 }
 
+function isPattern(node: Node): boolean {
+  const t = node.type;
+  return (
+    t === 'pattern_list' ||
+    t === 'tuple_pattern' ||
+    t === 'list_pattern' ||
+    t === 'tuple' ||
+    t === 'list'
+  );
+}
+
+function isSequence(node: Node): boolean {
+  const t = node.type;
+  return t === 'tuple' || t === 'expression_list' || t === 'list';
+}
+
+function namedItems(node: Node): Node[] {
+  return node.namedChildren.filter((c): c is Node => !!c && c.type !== 'comment');
+}
+
 function isStringNode(node: Node): boolean {
   return node.type === 'string' || node.type === 'concatenated_string';
 }
 
 function terminates(block: Node | null): boolean {
   if (!block) return false;
-  const kids = block.namedChildren.filter((c): c is Node => !!c && c.type !== 'comment');
-  const last = kids[kids.length - 1];
+  let last = block.lastNamedChild;
+  while (last && last.type === 'comment') last = last.previousNamedSibling;
   if (!last) return false;
   return (
     last.type === 'raise_statement' ||
@@ -355,6 +405,8 @@ class FunctionWalker {
   readonly paramClasses = new Map<string, Expr>();
   readonly summary: FuncSummary;
   private depth = 0;
+  /** Number of dotted keys (`obj.attr`) ever bound: most functions have none. */
+  private dotted = 0;
 
   constructor(
     private readonly file: FileCtx,
@@ -419,11 +471,15 @@ class FunctionWalker {
   private stmtInner(node: Node): void {
     switch (node.type) {
       case 'expression_statement':
-        for (const e of node.namedChildren) if (e) this.exprStatement(e);
+        for (const e of node.namedChildren) {
+          if (!e) continue;
+          if (this.mentionsTaint(e)) this.exprStatement(e);
+          else if (e.type === 'assignment') this.quietAssignment(e);
+        }
         return;
       case 'return_statement': {
         const e = node.namedChildren.find((c) => c && c.type !== 'comment');
-        if (!e) return;
+        if (!e || !this.mentionsTaint(e)) return;
         const labels = this.ev(e);
         if (labels.length)
           this.summary.rets.push({
@@ -439,7 +495,7 @@ class FunctionWalker {
       case 'for_statement': {
         const right = node.childForFieldName('right');
         const left = node.childForFieldName('left');
-        const labels = right ? this.ev(right) : [];
+        const labels = right && this.mentionsTaint(right) ? this.ev(right) : [];
         const pre = cloneEnv(this.env);
         if (left) this.bindTarget(left, mark(labels, stepAt(left, 'iteration')), null);
         this.block(node.childForFieldName('body'));
@@ -489,7 +545,7 @@ class FunctionWalker {
               const expr = value.namedChildren[0];
               const alias = value.childForFieldName('alias');
               if (!expr) continue;
-              const labels = this.ev(expr);
+              const labels = this.mentionsTaint(expr) ? this.ev(expr) : [];
               const target = alias?.namedChildren.find((c) => c && c.type !== 'comment') ?? null;
               if (target) this.bindTarget(target, labels, expr);
             } else this.ev(value);
@@ -520,6 +576,43 @@ class FunctionWalker {
         // Nested definitions are walked on their own; pass/global/import carry no flow.
         return;
     }
+  }
+
+  /**
+   * Whether an expression may involve tainted data at all: it names a tainted variable, a
+   * request object, or `eval`/`exec`. Token scan of the source text: much cheaper than a walk.
+   */
+  private mentionsTaint(node: Node): boolean {
+    if (this.dotted > 0) return true;
+    const text = node.text;
+    IDENT.lastIndex = 0;
+    for (let m = IDENT.exec(text); m; m = IDENT.exec(text)) {
+      const t = m[0];
+      if (
+        this.env.vars.has(t) ||
+        this.reqNames.has(t) ||
+        this.wsNames.has(t) ||
+        t === 'eval' ||
+        t === 'exec'
+      )
+        return true;
+    }
+    return false;
+  }
+
+  /** An assignment of untainted data: the targets lose their taint, kinds and constants update. */
+  private quietAssignment(node: Node): void {
+    const targets: Node[] = [];
+    let cur: Node | null = node;
+    let right: Node | null = null;
+    while (cur && cur.type === 'assignment') {
+      const l = cur.childForFieldName('left');
+      if (l) targets.push(l);
+      right = cur.childForFieldName('right');
+      cur = right;
+    }
+    if (!right) return;
+    for (const t of targets) this.bindTarget(t, [], right);
   }
 
   private exprStatement(e: Node): void {
@@ -556,7 +649,8 @@ class FunctionWalker {
           )
             this.env.consts.set(left.text, leftText + rightText);
           else if (left.type === 'identifier') this.env.consts.delete(left.text);
-        } else labels = union(prev, rl);
+        } else if (op === '|=' || op === '%=' || op === '/=') labels = union(prev, rl);
+        else labels = prev;
         this.assignTo(left, labels, right, false);
         return;
       }
@@ -576,68 +670,67 @@ class FunctionWalker {
       cur = right;
     }
     if (!right) return;
+    // `a, b = x, y`: pair them up rather than giving both the union.
+    if (targets.length === 1 && isPattern(targets[0]) && isSequence(right)) {
+      const items = namedItems(targets[0]);
+      const values = namedItems(right);
+      if (items.length === values.length) {
+        const labels = values.map((v) => this.ev(v));
+        items.forEach((t, i) => this.assignTo(t, labels[i], values[i]));
+        return;
+      }
+    }
     const labels = this.ev(right);
     for (const t of targets) this.bindTarget(t, labels, right);
   }
 
   /** Bind an assignment / for / with target to labels; `value` is the source expression if any. */
   private bindTarget(target: Node, labels: Label[], value: Node | null): void {
-    if (
-      target.type === 'pattern_list' ||
-      target.type === 'tuple_pattern' ||
-      target.type === 'list_pattern' ||
-      target.type === 'tuple' ||
-      target.type === 'list'
-    ) {
-      const items = target.namedChildren.filter((c): c is Node => !!c && c.type !== 'comment');
-      const values =
-        value &&
-        (value.type === 'tuple' || value.type === 'expression_list' || value.type === 'list')
-          ? value.namedChildren.filter((c): c is Node => !!c && c.type !== 'comment')
-          : null;
-      if (values && values.length === items.length) {
-        // Pairwise: re-evaluating would double count, so split the union by position instead.
-        items.forEach((t, i) => this.assignTo(t, this.peek(values[i]), values[i], true));
-      } else for (const t of items) this.assignTo(t, labels, null, true);
+    if (isPattern(target)) {
+      for (const t of namedItems(target)) this.assignTo(t, labels, null);
       return;
     }
-    this.assignTo(target, labels, value, true);
+    this.assignTo(target, labels, value);
   }
 
-  /** Labels of an expression already evaluated (names, literals); no side effects. */
-  private peek(node: Node): Label[] {
-    if (node.type === 'identifier') return this.env.vars.get(node.text) ?? [];
-    if (node.type === 'attribute') return this.env.vars.get(node.text.replace(/\s+/g, '')) ?? [];
-    return [];
-  }
-
-  private assignTo(target: Node, labels: Label[], value: Node | null, strong: boolean): void {
+  private assignTo(target: Node, labels: Label[], value: Node | null, strong = true): void {
     if (target.type === 'list_splat_pattern' || target.type === 'list_splat') {
       const inner = target.namedChildren[0];
       if (inner) this.assignTo(inner, labels, null, strong);
       return;
     }
+    if (isPattern(target)) {
+      for (const t of namedItems(target)) this.assignTo(t, labels, null, strong);
+      return;
+    }
     if (target.type === 'identifier' || target.type === 'attribute') {
       const key = target.text.replace(/\s+/g, '');
-      const named = mark(labels, stepAt(target, `assigned to \`${short(key, 40)}\``));
-      if (strong) this.env.vars.set(key, named);
-      else this.env.vars.set(key, named);
+      this.env.vars.set(key, mark(labels, stepAt(target, `assigned to \`${short(key, 40)}\``)));
       if (strong && target.type === 'identifier') {
-        const lit = value ? this.stringLiteralText(value) : null;
+        const vt = value ? value.type : '';
+        const lit =
+          value && (vt === 'string' || vt === 'concatenated_string') ? literalString(value) : null;
         if (lit !== null && labels.length === 0) this.env.consts.set(key, lit);
-        else this.env.consts.delete(key);
-        const kind = value ? this.kindOf(value) : null;
+        else if (this.env.consts.size) this.env.consts.delete(key);
+        const callish =
+          vt === 'call' ||
+          vt === 'await' ||
+          vt === 'identifier' ||
+          vt === 'attribute' ||
+          CONTAINER_NODES.has(vt);
+        const kind = value && callish ? this.kindOf(value) : null;
         if (kind) this.env.kinds.set(key, kind);
-        else this.env.kinds.delete(key);
-        const parsedOf = value ? this.parsedTarget(value) : null;
+        else if (this.env.kinds.size) this.env.kinds.delete(key);
+        const parsedOf = value && vt === 'call' ? this.parsedTarget(value) : null;
         if (parsedOf) this.env.parsed.set(key, parsedOf);
-        else this.env.parsed.delete(key);
+        else if (this.env.parsed.size) this.env.parsed.delete(key);
       }
       if (labels.length === 0) this.env.vars.delete(key);
       // Reassigning `x` forgets what was known about `x.attr`.
-      if (strong)
+      if (strong && this.dotted > 0)
         for (const k of [...this.env.vars.keys()])
           if (k.startsWith(`${key}.`)) this.env.vars.delete(k);
+      if (key.includes('.') && labels.length) this.dotted++;
       return;
     }
     if (target.type === 'subscript') {
@@ -689,13 +782,14 @@ class FunctionWalker {
     for (const c of clauses) {
       this.env = cloneEnv(base);
       this.applyChecks(falseChecks);
-      if (c.cond) {
+      const live = c.cond !== null && this.mentionsTaint(c.cond);
+      if (c.cond && live) {
         this.ev(c.cond);
         this.applyChecks(this.guardFacts(c.cond, true));
       }
       this.block(c.body);
       if (!terminates(c.body)) outs.push(this.env);
-      if (c.cond) falseChecks = [...falseChecks, ...this.guardFacts(c.cond, false)];
+      if (c.cond && live) falseChecks = [...falseChecks, ...this.guardFacts(c.cond, false)];
     }
     if (!hasElse) {
       this.env = cloneEnv(base);
@@ -879,6 +973,10 @@ class FunctionWalker {
         if (!l || !r) return [];
         if ((op === 'and' && truth) || (op === 'or' && !truth))
           return [...this.guardFacts(l, truth), ...this.guardFacts(r, truth)];
+        // `if parsed.netloc and parsed.netloc not in ALLOWED: reject`: an empty value (a
+        // relative URL, no name) passes, anything else was checked.
+        if (op === 'and' && !truth && (l.type === 'identifier' || l.type === 'attribute'))
+          return this.guardFacts(r, truth);
         return [];
       }
       default: {
@@ -905,7 +1003,9 @@ class FunctionWalker {
   }
 
   private kindOf(node: Node): ObjKind | null {
-    if (node.type === 'await') {
+    const t = node.type;
+    if (CONTAINER_NODES.has(t)) return 'container';
+    if (t === 'await') {
       const inner = node.namedChildren[0];
       return inner ? this.kindOf(inner) : null;
     }
@@ -930,6 +1030,8 @@ class FunctionWalker {
     const d = fn.text.replace(/\s+/g, '');
     if (!/^[\w.]+$/.test(d)) return null;
     const canon = canonDotted(this.file, d);
+    if (/^(list|dict|set|collections\.(defaultdict|deque|OrderedDict|Counter))$/.test(canon))
+      return 'container';
     if (!canon.includes('.')) return null;
     return kindOfCanon(canon, (n) => this.keywordNode(node, n));
   }
@@ -1068,7 +1170,7 @@ class FunctionWalker {
     const attr = node.childForFieldName('attribute')?.text ?? '';
     if (!obj) return [];
     if (obj.type === 'identifier' && this.reqNames.has(obj.text)) {
-      const kind = REQUEST_SOURCE_ATTRS[attr];
+      const kind = REQUEST_SOURCE_ATTRS.get(attr);
       if (kind) return [this.source(kind as SourceKind, node)];
       return [];
     }
@@ -1076,13 +1178,21 @@ class FunctionWalker {
       return [this.source('filename', node)];
     const labels = this.ev(obj);
     if (labels.length === 0) return labels;
+    // A file name's extension cannot hold a folder: `Path(upload.filename).suffix`.
+    if (attr === 'suffix' || attr === 'suffixes')
+      return mark(labels, stepAt(node, `\`.${attr}\``), { clean: R.PATH001 });
     if ((attr === 'name' || attr === 'stem') && obj.type === 'call') {
       const fn = obj.childForFieldName('function');
       const canon = fn ? canonDotted(this.file, fn.text) : '';
       if (/(^|\.)(Path|PurePath|PurePosixPath)$/.test(canon))
         return mark(labels, stepAt(node, `\`.${attr}\``), { clean: R.PATH001 });
     }
-    return mark(labels, stepAt(node, `attribute \`.${attr}\``));
+    const out = mark(labels, stepAt(node, `attribute \`.${attr}\``));
+    // `item.qty` straight from a parameter: remember the field, its type may make it safe.
+    if (obj.type === 'identifier')
+      for (const l of out)
+        if (l.o.k === 'p' && l.a === undefined && isPure(l.s.slice(0, -1))) l.a = attr;
+    return out;
   }
 
   private source(kind: SourceKind, node: Node): Label {
@@ -1095,7 +1205,7 @@ class FunctionWalker {
         col: node.startPosition.column,
       },
       s: [],
-      c: SOURCE_CLEAN[kind] ?? 0,
+      c: SOURCE_CLEAN.get(kind) ?? 0,
       f: 0,
     };
   }
@@ -1235,7 +1345,7 @@ class FunctionWalker {
       }
       const labels = p.labels ?? [];
       if (labels.length === 0) {
-        if (!seenTaint) prefix += '\u0001';
+        if (!seenTaint) prefix += '\uE000';
         continue;
       }
       if (!seenTaint) {
@@ -1306,7 +1416,7 @@ class FunctionWalker {
     const ll = this.ev(l);
     const rl = this.ev(r);
     if (op === '/') return mark(union(ll, rl), stepAt(node, 'path join with `/`'));
-    if (op === '*' || op === '|') return union(ll, rl);
+    if (op === '|') return union(ll, rl);
     return [];
   }
 
@@ -1324,8 +1434,9 @@ class FunctionWalker {
     }
     // Intrinsic sources: `await request.json()`, `await websocket.receive_text()`.
     if (recvNode && recvNode.type === 'identifier' && method) {
-      if (this.reqNames.has(recvNode.text) && REQUEST_SOURCE_METHODS[method])
-        return [this.source(REQUEST_SOURCE_METHODS[method] as SourceKind, node)];
+      const bodyKind = REQUEST_SOURCE_METHODS.get(method);
+      if (this.reqNames.has(recvNode.text) && bodyKind)
+        return [this.source(bodyKind as SourceKind, node)];
       if (this.wsNames.has(recvNode.text) && WEBSOCKET_SOURCE_METHODS.has(method))
         return [this.source('websocket', node)];
     }
@@ -1387,7 +1498,38 @@ class FunctionWalker {
     }
 
     this.sinks(parts);
+    this.indirect(parts);
     return this.callResult(parts);
+  }
+
+  /** `tasks.add_task(fn, x)`, `run_in_threadpool(fn, x)`: a call of `fn(x)` in disguise. */
+  private indirect(p: CallParts): void {
+    let at = -1;
+    if (p.method === 'add_task' || p.method === 'submit') at = 0;
+    else if (p.method === 'run_in_executor') at = 1;
+    else if (p.canon && /(^|\.)(to_thread|run_in_threadpool|run_sync)$/.test(p.canon)) at = 0;
+    const fnNode = at >= 0 ? p.pos[at] : undefined;
+    if (!fnNode || (fnNode.type !== 'identifier' && fnNode.type !== 'attribute')) return;
+    const posLabels = p.posLabels.slice(at + 1);
+    const pos = p.pos.slice(at + 1);
+    const tainted =
+      posLabels.some((l) => l.length) ||
+      [...p.kwLabels.values()].some((l) => l.length) ||
+      pos.some((a) => a.type === 'identifier' && this.reqNames.has(a.text));
+    if (!tainted) return;
+    const isAttr = fnNode.type === 'attribute';
+    this.record(
+      {
+        ...p,
+        fnNode,
+        method: isAttr ? (fnNode.childForFieldName('attribute')?.text ?? null) : null,
+        recvNode: isAttr ? fnNode.childForFieldName('object') : null,
+        recvLabels: [],
+        pos,
+        posLabels,
+      },
+      'none',
+    );
   }
 
   private arg(p: CallParts, i: number, kws: string[]): { node: Node; labels: Label[] } | null {
@@ -1425,7 +1567,10 @@ class FunctionWalker {
 
   private isBuiltin(name: string): boolean {
     return (
-      !this.file.imports.has(name) && !this.file.localDefs.has(name) && !this.env.vars.has(name)
+      PY_BUILTINS.has(name) &&
+      !this.file.imports.has(name) &&
+      !this.file.localDefs.has(name) &&
+      !this.env.vars.has(name)
     );
   }
 
@@ -1436,8 +1581,9 @@ class FunctionWalker {
 
     if (canon) {
       // ---- INJ002 command injection
-      if (canon in SHELL_CALLS) {
-        const a = this.arg(p, SHELL_CALLS[canon], ['cmd', 'command', 'args', 'file', 'path']);
+      const shellArg = SHELL_CALLS.get(canon);
+      if (shellArg !== undefined) {
+        const a = this.arg(p, shellArg, ['cmd', 'command', 'args', 'file', 'path']);
         if (a) this.sink('INJ002', node, `\`${canon}()\``, a.labels, 0, 0);
       } else if (
         (canon.startsWith('subprocess.') && SUBPROCESS_FUNCS.has(last)) ||
@@ -1465,7 +1611,7 @@ class FunctionWalker {
         if (a) this.sink('INJ001', node, `\`${last}()\``, a.labels, 0, 0);
       }
       // ---- INJ003 code injection
-      const code = CODE_FUNCS[canon];
+      const code = CODE_FUNCS.get(canon);
       if (code && (canon.includes('.') || this.isBuiltin(canon))) {
         const a = this.arg(p, 0, ['source', 'name', 'object']);
         if (a) {
@@ -1488,7 +1634,7 @@ class FunctionWalker {
         if (a) this.sink('INJ003', node, '`jinja2.Template()` (template source)', a.labels, 0, 0);
       }
       // ---- PATH001 path traversal
-      const pathSpec = PATH_CALLS[canon];
+      const pathSpec = PATH_CALLS.get(canon);
       if (pathSpec && (canon.includes('.') || this.isBuiltin(canon))) {
         const seen = new Set<Node>();
         pathSpec.pos.forEach((i, j) => {
@@ -1586,12 +1732,13 @@ class FunctionWalker {
     const last = canon ? (canon.split('.').pop() ?? '') : '';
     const isBuiltinName = canon !== null && !canon.includes('.') && this.isBuiltin(canon);
     if (canon) {
-      if (canon in SANITIZERS)
+      const cleans = SANITIZERS.get(canon);
+      if (cleans !== undefined)
         return mark(
           this.arg(p, 0, [])?.labels ?? args,
           stepAt(node, `sanitized by \`${canon}()\``),
           {
-            clean: SANITIZERS[canon],
+            clean: cleans,
           },
         );
       if (
@@ -1602,7 +1749,7 @@ class FunctionWalker {
       // The statement object already reported at `text()`; what it holds is not raw SQL.
       if (SQL_TEXT_FUNCS.has(canon)) return mark(args, null, { clean: R.INJ001 });
       if (/^(fastapi|starlette)\./.test(canon) && /Response$/.test(last)) return [];
-      if (canon in SHELL_CALLS || canon.startsWith('subprocess.')) return [];
+      if (SHELL_CALLS.has(canon) || canon.startsWith('subprocess.')) return [];
       // A response from another server is not the client's data.
       if (HTTP_FUNCS.has(canon)) return [];
     }
@@ -1650,21 +1797,6 @@ class FunctionWalker {
           });
         }
       }
-      if (MUTATING_METHODS.has(method)) {
-        const key = this.keyOf(p.recvNode);
-        if (key && args.length)
-          this.env.vars.set(
-            key,
-            union(
-              this.env.vars.get(key) ?? [],
-              mark(args, stepAt(node, `added to \`${short(key, 40)}\``)),
-            ),
-          );
-        return [];
-      }
-      if (NON_PROPAGATING_METHODS.has(method)) return [];
-      if (ARG_PROPAGATING_METHODS.has(method))
-        return mark(union(p.recvLabels, args), stepAt(node, `\`.${method}()\``));
       const recvRoot = rootOf(p.recvNode);
       const candidate =
         !!recvRoot &&
@@ -1675,7 +1807,33 @@ class FunctionWalker {
             !this.reqNames.has(recvRoot) &&
             !this.wsNames.has(recvRoot) &&
             !this.file.externalLocals.has(recvRoot)));
-      if (candidate && recordable()) return this.record(p, 'recv', args);
+      const key = MUTATING_METHODS.has(method) ? this.keyOf(p.recvNode) : null;
+      // `parts.append(x)` on a list (or a plain value): the container now holds x.
+      // `self.repo.add(x)`, `service.update(x)`: a method, maybe workspace code.
+      if (key && (!candidate || this.kindOf(p.recvNode) === 'container')) {
+        if (args.length)
+          this.env.vars.set(
+            key,
+            union(
+              this.env.vars.get(key) ?? [],
+              mark(args, stepAt(node, `added to \`${short(key, 40)}\``)),
+            ),
+          );
+        return [];
+      }
+      // `self.repo.find(x)`, `service.run(x)`: maybe workspace code, decided on the workspace.
+      if (candidate && recordable())
+        return this.record(
+          p,
+          NON_PROPAGATING_METHODS.has(method)
+            ? 'none'
+            : ARG_PROPAGATING_METHODS.has(method)
+              ? 'both'
+              : 'recv',
+        );
+      if (NON_PROPAGATING_METHODS.has(method)) return [];
+      if (ARG_PROPAGATING_METHODS.has(method))
+        return mark(union(p.recvLabels, args), stepAt(node, `\`.${method}()\``));
       return p.recvLabels.length ? mark(p.recvLabels, null) : [];
     }
 
@@ -1694,7 +1852,7 @@ class FunctionWalker {
         /(^|\.)(join|Path|PurePath|PurePosixPath|urljoin|joinpath|realpath|abspath|normpath)$/.test(
           canon,
         )
-          ? `\`${last}()\``
+          ? `\`${canon}()\``
           : null;
       return mark(args, label ? stepAt(node, `through ${label}`) : null);
     }
@@ -1702,12 +1860,11 @@ class FunctionWalker {
       // `factory()(x)`, `handlers[name](x)`: pass the arguments through.
       return args;
     }
-    if (recordable()) return this.record(p, 'args', args);
+    if (recordable()) return this.record(p, 'args');
     return [];
   }
 
-  private record(p: CallParts, policy: CallRecord['policy'], args: Label[]): Label[] {
-    void args;
+  private record(p: CallParts, policy: CallRecord['policy']): Label[] {
     let fnExpr: Expr = exprOf(p.fnNode);
     // `svc.read(x)` where `svc: FileService = Depends(...)`: evaluate as `FileService().read`.
     const root = rootOf(p.fnNode);
@@ -1800,28 +1957,57 @@ function replaceRoot(e: Expr, root: Expr): Expr {
   return e;
 }
 
+/** Fields of a class body declared with a payload-free type: `qty: int`, `id: UUID = Field()`. */
+function safeFieldsOf(cls: Node): string[] {
+  const out: string[] = [];
+  const body = cls.childForFieldName('body');
+  if (!body) return out;
+  for (const st of body.namedChildren) {
+    if (!st || st.type !== 'expression_statement') continue;
+    const asg = st.namedChildren[0];
+    if (!asg || asg.type !== 'assignment') continue;
+    const left = asg.childForFieldName('left');
+    const type = asg.childForFieldName('type');
+    if (!left || left.type !== 'identifier' || !type) continue;
+    if (isSafeType(annotationNames(toExpr(type)))) out.push(left.text);
+  }
+  return out;
+}
+
 /** Compute the taint summaries of every function in a parsed file. */
 export function computeTaintFacts(tree: Tree, facts: ModuleFacts): TaintFacts {
-  const file = buildFileCtx(facts);
-  const byPos = new Map<string, FuncFacts>();
-  for (const fn of facts.funcs) byPos.set(`${fn.line}:${fn.col}`, fn);
-  const out: TaintFacts = { funcs: [] };
-  for (const def of tree.rootNode.descendantsOfType('function_definition')) {
-    if (!def) continue;
-    const nameNode = def.childForFieldName('name');
-    if (!nameNode) continue;
-    const fn = byPos.get(`${nameNode.startPosition.row + 1}:${def.startPosition.column}`);
-    if (!fn) continue;
+  const out: TaintFacts = { funcs: [], safeFields: {} };
+  const root = tree.rootNode;
+  // The facts know where every def/class is: find each node by position (a walk down one path)
+  // instead of searching the whole tree again.
+  const at = (line: number, col: number, type: string): Node | null => {
+    let n: Node | null = root.descendantForPosition({ row: line - 1, column: col });
+    while (n && n.type !== type) n = n.parent;
+    return n;
+  };
+  for (const c of facts.classes) {
+    // Request models (pydantic, dataclass-like bases); plain classes hold no declared fields.
+    if (c.bases.length === 0) continue;
+    const def = at(c.line, c.col, 'class_definition');
+    const fields = def ? safeFieldsOf(def) : [];
+    if (fields.length) out.safeFields[c.qualname] = fields;
+  }
+  let file: FileCtx | null = null;
+  for (const fn of facts.funcs) {
     const isStatic = fn.decorators.some((d) =>
       /(^|\.)staticmethod$/.test(d.text.replace(/^@/, '')),
     );
     const bound = fn.className !== null && !isStatic && fn.params.length > 0;
     const interesting = fn.params.some((_p, i) => !(bound && i === 0));
     if (!interesting) continue;
+    const def = at(fn.line, fn.col, 'function_definition');
+    if (!def) continue;
+    file ??= buildFileCtx(facts);
     const walker = new FunctionWalker(file, fn.params, fn.qualname, bound);
     try {
       walker.block(def.childForFieldName('body'));
-    } catch {
+    } catch (err) {
+      if (process.env.TAINT_DEBUG) throw err;
       // A bug here must not cost the file its facts: keep what the walk found so far.
     }
     const s = walker.summary;

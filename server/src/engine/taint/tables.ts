@@ -9,22 +9,26 @@ import { ALL_RULES, TaintRule } from './types';
 const R = TaintRule;
 
 /** Attributes of a Starlette request that carry client data. */
-export const REQUEST_SOURCE_ATTRS: Record<string, string> = {
-  query_params: 'query_params',
-  headers: 'headers',
-  cookies: 'cookies',
-  path_params: 'path_params',
-  url: 'url',
-  client: 'client',
-};
+export const REQUEST_SOURCE_ATTRS = new Map<string, string>(
+  Object.entries({
+    query_params: 'query_params',
+    headers: 'headers',
+    cookies: 'cookies',
+    path_params: 'path_params',
+    url: 'url',
+    client: 'client',
+  }),
+);
 
 /** Awaitable methods of a request that return its body. */
-export const REQUEST_SOURCE_METHODS: Record<string, string> = {
-  body: 'body',
-  json: 'body',
-  form: 'form',
-  stream: 'body',
-};
+export const REQUEST_SOURCE_METHODS = new Map<string, string>(
+  Object.entries({
+    body: 'body',
+    json: 'body',
+    form: 'form',
+    stream: 'body',
+  }),
+);
 
 export const WEBSOCKET_SOURCE_METHODS = new Set([
   'receive',
@@ -37,10 +41,12 @@ export const WEBSOCKET_SOURCE_METHODS = new Set([
 ]);
 
 /** What a source is already safe for: `request.url` and the peer address are not free text. */
-export const SOURCE_CLEAN: Record<string, number> = {
-  url: R.SSRF001 | R.REDIR001,
-  client: R.PATH001 | R.SSRF001 | R.REDIR001 | R.INJ003,
-};
+export const SOURCE_CLEAN = new Map<string, number>(
+  Object.entries({
+    url: R.SSRF001 | R.REDIR001,
+    client: R.PATH001 | R.SSRF001 | R.REDIR001 | R.INJ003,
+  }),
+);
 
 export const REQUEST_TYPES = new Set(['Request', 'HTTPConnection']);
 export const WEBSOCKET_TYPES = new Set(['WebSocket']);
@@ -99,33 +105,35 @@ export const FRAMEWORK_TYPES = new Set([
 ]);
 
 /** Calls whose result is safe for the given rules (the argument is sanitized). */
-export const SANITIZERS: Record<string, number> = {
-  'os.path.basename': R.PATH001,
-  'posixpath.basename': R.PATH001,
-  'ntpath.basename': R.PATH001,
-  'werkzeug.utils.secure_filename': R.PATH001,
-  'werkzeug.secure_filename': R.PATH001,
-  'pathvalidate.sanitize_filename': R.PATH001,
-  'shlex.quote': R.INJ002,
-  'pipes.quote': R.INJ002,
-  'shlex.join': R.INJ002,
-  'html.escape': R.XSS001,
-  'cgi.escape': R.XSS001,
-  'markupsafe.escape': R.XSS001,
-  'markupsafe.Markup.escape': R.XSS001,
-  'jinja2.escape': R.XSS001,
-  'jinja2.utils.escape': R.XSS001,
-  'bleach.clean': R.XSS001,
-  'nh3.clean': R.XSS001,
-  'urllib.parse.quote': R.XSS001 | R.INJ002 | R.INJ001 | R.INJ003,
-  'urllib.parse.quote_plus': R.XSS001 | R.INJ002 | R.INJ001 | R.INJ003 | R.PATH001,
-  'psycopg2.sql.Identifier': R.INJ001,
-  'psycopg2.sql.Literal': R.INJ001,
-  'psycopg.sql.Identifier': R.INJ001,
-  'psycopg.sql.Literal': R.INJ001,
-  'pymysql.converters.escape_string': R.INJ001,
-  'MySQLdb.escape_string': R.INJ001,
-};
+export const SANITIZERS = new Map<string, number>(
+  Object.entries({
+    'os.path.basename': R.PATH001,
+    'posixpath.basename': R.PATH001,
+    'ntpath.basename': R.PATH001,
+    'werkzeug.utils.secure_filename': R.PATH001,
+    'werkzeug.secure_filename': R.PATH001,
+    'pathvalidate.sanitize_filename': R.PATH001,
+    'shlex.quote': R.INJ002,
+    'pipes.quote': R.INJ002,
+    'shlex.join': R.INJ002,
+    'html.escape': R.XSS001,
+    'cgi.escape': R.XSS001,
+    'markupsafe.escape': R.XSS001,
+    'markupsafe.Markup.escape': R.XSS001,
+    'jinja2.escape': R.XSS001,
+    'jinja2.utils.escape': R.XSS001,
+    'bleach.clean': R.XSS001,
+    'nh3.clean': R.XSS001,
+    'urllib.parse.quote': R.XSS001 | R.INJ002 | R.INJ001 | R.INJ003,
+    'urllib.parse.quote_plus': R.XSS001 | R.INJ002 | R.INJ001 | R.INJ003 | R.PATH001,
+    'psycopg2.sql.Identifier': R.INJ001,
+    'psycopg2.sql.Literal': R.INJ001,
+    'psycopg.sql.Identifier': R.INJ001,
+    'psycopg.sql.Literal': R.INJ001,
+    'pymysql.converters.escape_string': R.INJ001,
+    'MySQLdb.escape_string': R.INJ001,
+  }),
+);
 
 /** Calls whose result carries no taint at all (numbers, hashes, parsed scalars). */
 export const CLEANING_CALLS = new Set([
@@ -401,84 +409,88 @@ export const SQL_TEXT =
 
 /**
  * A fixed start of a URL or path: the tainted part after it cannot change the host
- * (`https://api.example.com/...`, `/items/...`, or a base URL held in a variable: \u0001).
+ * (`https://api.example.com/...`, `/items/...`, or a base URL held in a variable: \uE000).
  */
 export const FIXED_PREFIX =
-  /^(?:\u0001(?!:|\/\/)|\/[^/\\\u0001]|[a-z][a-z0-9+.-]*:\/\/[^/?#\u0001{]+[/?#])/i;
+  /^(?:\uE000(?!:|\/\/)|\/[^/\\\uE000]|[a-z][a-z0-9+.-]*:\/\/[^/?#\uE000{]+[/?#])/i;
 
 export const SUBPROCESS_FUNCS = new Set(['run', 'call', 'check_call', 'check_output', 'Popen']);
 
 /** Calls that always run a shell command line. */
-export const SHELL_CALLS: Record<string, number> = {
-  'os.system': 0,
-  'os.popen': 0,
-  'os.popen2': 0,
-  'os.popen3': 0,
-  'subprocess.getoutput': 0,
-  'subprocess.getstatusoutput': 0,
-  'commands.getoutput': 0,
-  'commands.getstatusoutput': 0,
-  'asyncio.create_subprocess_shell': 0,
-  'pexpect.run': 0,
-  'pexpect.spawn': 0,
-  'os.execl': 0,
-  'os.execle': 0,
-  'os.execlp': 0,
-  'os.execlpe': 0,
-  'os.execv': 0,
-  'os.execve': 0,
-  'os.execvp': 0,
-  'os.execvpe': 0,
-  'os.spawnl': 1,
-  'os.spawnle': 1,
-  'os.spawnlp': 1,
-  'os.spawnlpe': 1,
-  'os.spawnv': 1,
-  'os.spawnve': 1,
-  'os.spawnvp': 1,
-  'os.spawnvpe': 1,
-};
+export const SHELL_CALLS = new Map<string, number>(
+  Object.entries({
+    'os.system': 0,
+    'os.popen': 0,
+    'os.popen2': 0,
+    'os.popen3': 0,
+    'subprocess.getoutput': 0,
+    'subprocess.getstatusoutput': 0,
+    'commands.getoutput': 0,
+    'commands.getstatusoutput': 0,
+    'asyncio.create_subprocess_shell': 0,
+    'pexpect.run': 0,
+    'pexpect.spawn': 0,
+    'os.execl': 0,
+    'os.execle': 0,
+    'os.execlp': 0,
+    'os.execlpe': 0,
+    'os.execv': 0,
+    'os.execve': 0,
+    'os.execvp': 0,
+    'os.execvpe': 0,
+    'os.spawnl': 1,
+    'os.spawnle': 1,
+    'os.spawnlp': 1,
+    'os.spawnlpe': 1,
+    'os.spawnv': 1,
+    'os.spawnve': 1,
+    'os.spawnvp': 1,
+    'os.spawnvpe': 1,
+  }),
+);
 
 /** Functions opening or changing files: the listed positional arguments (and keywords) are paths. */
-export const PATH_CALLS: Record<string, { pos: number[]; kw: string[] }> = {
-  open: { pos: [0], kw: ['file'] },
-  'io.open': { pos: [0], kw: ['file'] },
-  'codecs.open': { pos: [0], kw: ['filename'] },
-  'os.open': { pos: [0], kw: ['path'] },
-  'aiofiles.open': { pos: [0], kw: ['file'] },
-  'anyio.open_file': { pos: [0], kw: ['file'] },
-  'gzip.open': { pos: [0], kw: ['filename'] },
-  'bz2.open': { pos: [0], kw: ['filename'] },
-  'lzma.open': { pos: [0], kw: ['filename'] },
-  'tarfile.open': { pos: [0], kw: ['name'] },
-  'zipfile.ZipFile': { pos: [0], kw: ['file'] },
-  'os.remove': { pos: [0], kw: ['path'] },
-  'os.unlink': { pos: [0], kw: ['path'] },
-  'os.rmdir': { pos: [0], kw: ['path'] },
-  'os.removedirs': { pos: [0], kw: ['name'] },
-  'os.listdir': { pos: [0], kw: ['path'] },
-  'os.scandir': { pos: [0], kw: ['path'] },
-  'os.chmod': { pos: [0], kw: ['path'] },
-  'os.chown': { pos: [0], kw: ['path'] },
-  'os.truncate': { pos: [0], kw: ['path'] },
-  'os.rename': { pos: [0, 1], kw: ['src', 'dst'] },
-  'os.renames': { pos: [0, 1], kw: ['old', 'new'] },
-  'os.replace': { pos: [0, 1], kw: ['src', 'dst'] },
-  'os.symlink': { pos: [0, 1], kw: ['src', 'dst'] },
-  'os.makedirs': { pos: [0], kw: ['name'] },
-  'os.mkdir': { pos: [0], kw: ['path'] },
-  'shutil.rmtree': { pos: [0], kw: ['path'] },
-  'shutil.copy': { pos: [0, 1], kw: ['src', 'dst'] },
-  'shutil.copy2': { pos: [0, 1], kw: ['src', 'dst'] },
-  'shutil.copyfile': { pos: [0, 1], kw: ['src', 'dst'] },
-  'shutil.copytree': { pos: [0, 1], kw: ['src', 'dst'] },
-  'shutil.move': { pos: [0, 1], kw: ['src', 'dst'] },
-  'shutil.unpack_archive': { pos: [0, 1], kw: ['filename', 'extract_dir'] },
-  'shutil.make_archive': { pos: [0, 2], kw: ['base_name', 'root_dir'] },
-  'aiofiles.os.remove': { pos: [0], kw: ['path'] },
-  'aiofiles.os.unlink': { pos: [0], kw: ['path'] },
-  'aiofiles.os.rename': { pos: [0, 1], kw: ['src', 'dst'] },
-};
+export const PATH_CALLS = new Map<string, { pos: number[]; kw: string[] }>(
+  Object.entries({
+    open: { pos: [0], kw: ['file'] },
+    'io.open': { pos: [0], kw: ['file'] },
+    'codecs.open': { pos: [0], kw: ['filename'] },
+    'os.open': { pos: [0], kw: ['path'] },
+    'aiofiles.open': { pos: [0], kw: ['file'] },
+    'anyio.open_file': { pos: [0], kw: ['file'] },
+    'gzip.open': { pos: [0], kw: ['filename'] },
+    'bz2.open': { pos: [0], kw: ['filename'] },
+    'lzma.open': { pos: [0], kw: ['filename'] },
+    'tarfile.open': { pos: [0], kw: ['name'] },
+    'zipfile.ZipFile': { pos: [0], kw: ['file'] },
+    'os.remove': { pos: [0], kw: ['path'] },
+    'os.unlink': { pos: [0], kw: ['path'] },
+    'os.rmdir': { pos: [0], kw: ['path'] },
+    'os.removedirs': { pos: [0], kw: ['name'] },
+    'os.listdir': { pos: [0], kw: ['path'] },
+    'os.scandir': { pos: [0], kw: ['path'] },
+    'os.chmod': { pos: [0], kw: ['path'] },
+    'os.chown': { pos: [0], kw: ['path'] },
+    'os.truncate': { pos: [0], kw: ['path'] },
+    'os.rename': { pos: [0, 1], kw: ['src', 'dst'] },
+    'os.renames': { pos: [0, 1], kw: ['old', 'new'] },
+    'os.replace': { pos: [0, 1], kw: ['src', 'dst'] },
+    'os.symlink': { pos: [0, 1], kw: ['src', 'dst'] },
+    'os.makedirs': { pos: [0], kw: ['name'] },
+    'os.mkdir': { pos: [0], kw: ['path'] },
+    'shutil.rmtree': { pos: [0], kw: ['path'] },
+    'shutil.copy': { pos: [0, 1], kw: ['src', 'dst'] },
+    'shutil.copy2': { pos: [0, 1], kw: ['src', 'dst'] },
+    'shutil.copyfile': { pos: [0, 1], kw: ['src', 'dst'] },
+    'shutil.copytree': { pos: [0, 1], kw: ['src', 'dst'] },
+    'shutil.move': { pos: [0, 1], kw: ['src', 'dst'] },
+    'shutil.unpack_archive': { pos: [0, 1], kw: ['filename', 'extract_dir'] },
+    'shutil.make_archive': { pos: [0, 2], kw: ['base_name', 'root_dir'] },
+    'aiofiles.os.remove': { pos: [0], kw: ['path'] },
+    'aiofiles.os.unlink': { pos: [0], kw: ['path'] },
+    'aiofiles.os.rename': { pos: [0, 1], kw: ['src', 'dst'] },
+  }),
+);
 
 /** Path object methods that touch the file system (the receiver is the path). */
 export const PATH_METHODS = new Set([
@@ -575,15 +587,17 @@ export const SQL_READ_FUNCS = new Set([
   'pandas.io.sql.read_sql',
 ]);
 
-export const CODE_FUNCS: Record<string, string> = {
-  eval: 'eval()',
-  exec: 'exec()',
-  compile: 'compile()',
-  __import__: '__import__()',
-  'importlib.import_module': 'importlib.import_module()',
-  'builtins.eval': 'eval()',
-  'builtins.exec': 'exec()',
-};
+export const CODE_FUNCS = new Map<string, string>(
+  Object.entries({
+    eval: 'eval()',
+    exec: 'exec()',
+    compile: 'compile()',
+    __import__: '__import__()',
+    'importlib.import_module': 'importlib.import_module()',
+    'builtins.eval': 'eval()',
+    'builtins.exec': 'exec()',
+  }),
+);
 
 /** Conditions that prove a value safe (allow lists, anchored patterns, digit checks). */
 export const CHECK_METHODS_ALL = new Set([

@@ -68,6 +68,8 @@ export interface Label {
   c: number;
   /** Bit mask of Flag. */
   f: number;
+  /** The field read straight off a parameter (`item.qty`): its declared type may make it safe. */
+  a?: string;
 }
 
 export interface SinkRecord {
@@ -129,4 +131,6 @@ export interface FuncSummary {
 
 export interface TaintFacts {
   funcs: FuncSummary[];
+  /** Per class (qualname): fields declared with a type that cannot carry a payload (`qty: int`). */
+  safeFields: Record<string, string[]>;
 }
