@@ -22,7 +22,7 @@ export const rule: WorkspaceRule = {
     exposureSensitive: false,
     docs: {
       whatItDoes:
-        'Reports login, token, password-reset, OTP/2FA verification and sign-up routes (POST, PUT, PATCH) when nothing limits how often they can be called: no limiter decorator (`@limiter.limit(...)`), no limiter dependency (`Depends(RateLimiter(...))`), no rate-limiting middleware on the app, and no CAPTCHA check.',
+        'Reports login, token, password-reset, OTP/2FA verification and sign-up routes (POST, PUT, PATCH) that anonymous callers can reach when nothing limits how often they can be called: no limiter decorator (`@limiter.limit(...)`), no limiter dependency (`Depends(RateLimiter(...))`), no rate-limiting middleware on the app, and no CAPTCHA check.',
       whyIsThisBad:
         'Without a limit, credential stuffing, password guessing, OTP brute force (a 6-digit code falls in a million tries) and reset-email flooding cost the attacker nothing.',
       example: `@router.post("/login/access-token")
@@ -45,6 +45,8 @@ def login(request: Request, form: OAuth2PasswordRequestForm = Depends()): ...`,
       )
         continue;
       if (!AUTH_FLOW.test(route.path) && !AUTH_FLOW.test(`/${route.function ?? ''}`)) continue;
+      // Behind authentication the caller is already known; guessing attacks need anonymity.
+      if (route.exposure === 'authenticated' || route.exposure === 'scoped') continue;
       const fn = record.handler?.fn;
       if (fn?.decorators.some((d) => LIMITER.test(d.text))) continue;
       const names: string[] = [];

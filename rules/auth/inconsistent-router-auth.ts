@@ -1,7 +1,14 @@
 import type { RouteRecord } from '../../server/src/engine/routes';
 import { routeSummary } from '../../server/src/engine/scan';
 import type { WorkspaceContext, WorkspaceRule } from '../api';
-import { dominantAuth, groupKey, intentionallyPublic, isProtected, routeLabel } from './util';
+import {
+  conventionallyPublic,
+  dominantAuth,
+  groupKey,
+  intentionallyPublic,
+  isProtected,
+  routeLabel,
+} from './util';
 
 /** Public routes whose siblings are mostly protected, with the evidence. */
 export function inconsistentWith(ctx: WorkspaceContext): Map<RouteRecord, string> {
@@ -18,7 +25,12 @@ export function inconsistentWith(ctx: WorkspaceContext): Map<RouteRecord, string
     const protectedOnes = members.filter((m) => isProtected(m.route));
     const publicOnes = members.filter(
       (m) =>
-        m.route.kind === 'http' && m.route.exposure === 'public' && !intentionallyPublic(m, ctx),
+        m.route.kind === 'http' &&
+        m.route.exposure === 'public' &&
+        !intentionallyPublic(m, ctx) &&
+        // Sign-up, login and health routes sit among protected siblings by design (AUTH001
+        // still lists them at info).
+        !conventionallyPublic(m.route),
     );
     // Mostly protected: at least two protected routes and at least 2/3 of the group.
     if (protectedOnes.length < 2 || protectedOnes.length * 3 < members.length * 2) continue;

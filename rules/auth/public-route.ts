@@ -1,6 +1,13 @@
+import { lowerSeverity, type Severity } from '../../server/src/engine/findings';
 import { routeSummary, severityFor } from '../../server/src/engine/scan';
 import type { WorkspaceRule } from '../api';
-import { conventionallyPublic, intentionallyPublic, isWrite, routeLabel } from './util';
+import {
+  conventionallyPublic,
+  handlerRejects,
+  intentionallyPublic,
+  isWrite,
+  routeLabel,
+} from './util';
 import { inconsistentWith } from './inconsistent-router-auth';
 import { OPTIONAL_NAME } from './non-enforcing-auth';
 
@@ -44,17 +51,27 @@ def delete_user(user_id: int, db: Session = Depends(get_db)):
       if (inconsistent.has(record)) continue; // AUTH002 says more
       if (intentionallyPublic(record, ctx)) continue;
       if (route.auth.some((a) => !a.enforcing && !OPTIONAL_NAME.test(a.chain.join(' ')))) continue; // AUTH003
+      const checker = handlerRejects(ctx, record);
       const weak = route.auth.find((a) => !a.enforcing);
       const conventional = conventionallyPublic(route);
-      const severity = conventional ? 'info' : isWrite(route) ? 'error' : 'warning';
-      const why = weak
-        ? `its only auth dependency \`${weak.dependency}\` lets anonymous callers through`
-        : 'no authentication dependency or middleware applies to it';
+      // A route that only exists in some environments (`if settings.DEBUG:`) is one level lower.
+      const base: Severity = conventional ? 'info' : isWrite(route) ? 'error' : 'warning';
+      // Lower when something may still stop callers: an environment switch, a check inside
+      // the handler, or an include we could not see (a router no app includes).
+      let severity: Severity = checker ? 'info' : base;
+      if (!checker && !conventional && (route.conditional || route.app === null))
+        severity = lowerSeverity(base);
+      const onlyIf = route.conditional ? ` (registered only under \`${route.conditional}\`)` : '';
+      const why = checker
+        ? `no auth dependency applies; \`${checker}\` rejects requests inside the handler instead (a dependency cannot be forgotten in a refactor)`
+        : weak
+          ? `its only auth dependency \`${weak.dependency}\` lets anonymous callers through`
+          : 'no authentication dependency or middleware applies to it';
       ctx.report({
         file: route.file,
         line: route.line,
         column: route.column,
-        message: `${routeLabel(route)} is public: ${why}${conventional ? ' (looks intentionally public: mark it with `# fastapi-lens: public <reason>`)' : ''}.`,
+        message: `${routeLabel(route)} is public${onlyIf}: ${why}${conventional ? ' (looks intentionally public: mark it with `# fastapi-lens: public <reason>`)' : ''}.`,
         severity: severityFor(severity, false, route.exposure),
         route: routeSummary(record),
       });

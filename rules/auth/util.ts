@@ -95,3 +95,27 @@ export function isTestFile(rel: string): boolean {
     /(^|\/)(tests?|testing)\//.test(rel) || /(^|\/)(test_[^/]*|[^/]*_test|conftest)\.py$/.test(rel)
   );
 }
+
+/**
+ * The handler rejects callers itself: it raises 401/403, or calls a workspace function that
+ * does (`handler = verify_signature(request)`). Checks like these protect the route but are
+ * easy to lose in a refactor; they are not dependencies, so the route's exposure stays public.
+ */
+export function handlerRejects(ctx: WorkspaceContext, record: RouteRecord): string | null {
+  const h = record.handler;
+  if (!h) return null;
+  const { deps, workspace } = ctx.analysis;
+  if (deps.rejects(h.file, h.fn)) return h.fn.name;
+  const scope = h.fn.qualname;
+  const callees = [
+    ...h.file.facts.calls.filter((c) => c.scope === scope).map((c) => c.call.fn),
+    ...h.file.facts.assigns
+      .filter((a) => a.scope === scope && a.value.k === 'call')
+      .map((a) => (a.value.k === 'call' ? a.value.fn : a.value)),
+  ];
+  for (const callee of callees) {
+    const v = workspace.eval({ file: h.file, scope }, callee);
+    if (v.t === 'func' && deps.rejects(v.file, v.fn)) return v.fn.name;
+  }
+  return null;
+}

@@ -33,6 +33,9 @@ export function isPlaceholder(value: string): boolean {
     return true;
   if (/change[\s_-]?(this|me|it)\b|changethis|changeme|replace[\s_-]?me|^todo$|^fixme$/i.test(v))
     return true;
+  // Metasyntactic stand-ins nobody mistakes for a key (`"test"`, `"foo"`, `"dummy"`).
+  if (/^(test|testing|dummy|fake|foo|bar|baz|qux|example|sample|placeholder|redacted)$/i.test(v))
+    return true;
   return false;
 }
 
@@ -103,7 +106,7 @@ export const rule: FileRule = {
     exposureSensitive: false,
     docs: {
       whatItDoes:
-        'Reports string literals used as secrets: assigned to secret-looking names (`SECRET_KEY`, `JWT_SECRET`, `*_PASSWORD`, `API_KEY`, `*_TOKEN`, `PRIVATE_KEY`, `client_secret`, also `self.x`, `config["X"]` and pydantic `Settings` field defaults, including `Field("...")` and `SecretStr("...")`), passed as secret-named keyword arguments (`SessionMiddleware(secret_key="...")`), passed as the key of `jwt.encode`/`jwt.decode`, given as the fallback of `os.getenv("SECRET_KEY", "...")`, or compared with a secret-named value (`if x_token != "..."`). Not reported: files under `tests/` or named `test_*.py`/`*_test.py`/`conftest.py`; values read from the environment or settings; names that only mention a secret (`token_url`, `ACCESS_TOKEN_EXPIRE_MINUTES`, `hashed_password`); header and field names (`"X-API-Key"`, `ACCESS_TOKEN = "access_token"`), prose (values with spaces), file paths; and obvious placeholders: `""`, `xxx`, `***`, `<secret>`, `${SECRET}`, `{{ secret }}`, and change-me markers (`changethis`, `CHANGE_ME`, `replace-me`). Guessable stand-ins such as `"your-secret-key"` or `"secret"` ARE reported: they are what gets deployed.',
+        'Reports string literals used as secrets: assigned to secret-looking names (`SECRET_KEY`, `JWT_SECRET`, `*_PASSWORD`, `API_KEY`, `*_TOKEN`, `PRIVATE_KEY`, `client_secret`, also `self.x`, `config["X"]` and pydantic `Settings` field defaults, including `Field("...")` and `SecretStr("...")`), passed as secret-named keyword arguments (`SessionMiddleware(secret_key="...")`), passed as the key of `jwt.encode`/`jwt.decode`, given as the fallback of `os.getenv("SECRET_KEY", "...")`, or compared with a secret-named value (`if x_token != "..."`). Not reported: files under `tests/` or named `test_*.py`/`*_test.py`/`conftest.py`; values read from the environment or settings; names that only mention a secret (`token_url`, `ACCESS_TOKEN_EXPIRE_MINUTES`, `hashed_password`); header and field names (`"X-API-Key"`, `ACCESS_TOKEN = "access_token"`), prose (values with spaces), file paths; and obvious placeholders: `""`, `xxx`, `***`, `<secret>`, `${SECRET}`, `{{ secret }}`, change-me markers (`changethis`, `CHANGE_ME`, `replace-me`) and metasyntactic stand-ins (`test`, `foo`, `dummy`, `example`); files under a `docs/` folder are skipped too. Guessable stand-ins such as `"your-secret-key"` or `"secret"` ARE reported: they are what gets deployed.',
       whyIsThisBad:
         'Source code is copied to laptops, CI logs, forks and container images; a secret in it is known to everyone who ever had the code and cannot be rotated without a release. A leaked `SECRET_KEY` lets anyone sign valid session cookies and JWTs for any user. A fallback in `os.getenv("SECRET_KEY", "dev")` is the same problem: when the variable is missing in production the app silently runs with the public value.',
       example: `SECRET_KEY = "09d25e094faa6ca2556c818166b7a9563b93f7099f6f0f4caa6cf63b88e8d3e7"
@@ -119,7 +122,9 @@ class Settings(BaseSettings):
     },
   },
   checkFile(ctx) {
-    if (isTestPath(ctx.file) || !SECRETISH.test(ctx.source)) return;
+    // Tests and documentation tooling are not deployed.
+    if (isTestPath(ctx.file) || /[\\/]docs?[\\/]/.test(ctx.file) || !SECRETISH.test(ctx.source))
+      return;
     const reported = new Set<number>();
     const report = (literal: Node, message: string, fixFor?: string): void => {
       if (reported.has(literal.id)) return;

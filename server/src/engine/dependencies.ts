@@ -80,7 +80,7 @@ const AUTH_NAME =
   /(current_?user|current_?active|authenticat|authoriz|verify_?(token|jwt|api_?key|key|user|access)|require_?(auth|user|login|admin|role|scope|permission)|get_?user_?from_?token|check_?(auth|token|api_?key|permission|role)|api_?key|validate_?token|token_?required|login_?required|is_?authenticated|jwt)/i;
 
 const ROLE_WORDS =
-  /\b(is_superuser|is_admin|is_staff|superuser|admin|roles?|permissions?|scopes?|groups?|privileges?|has_perm\w*|has_role\w*|has_scope\w*|access_level)\b/i;
+  /\b(is_superuser|is_admin|is_staff|is_owner|superuser|admin|owner|roles?|permissions?|scopes?|groups?|privileges?|has_perm\w*|has_role\w*|has_scope\w*|can_\w+|is_allowed|permitted|access_level)\b/i;
 
 const AUTH_STATUS_MENTIONS = [
   '401',
