@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { analyzeWorkspace, scanWorkspace, type Finding } from '../engine';
 import {
   CodeCatalog,
@@ -37,6 +38,7 @@ Usage:
                     [--exclude GLOB]... [--auth-dependency NAME]... [--config FILE]
   fastapi-lens routes [PATH...] [--format table|json|csv|markdown] [--exclude GLOB]...
                       [--auth-dependency NAME]... [--output FILE] [--config FILE]
+  fastapi-lens lsp --stdio
   fastapi-lens --help | --version
 
 Commands:
@@ -44,6 +46,7 @@ Commands:
            finding reaches --fail-on (default: warning).
   routes   List every route with its full path and exposure (public, authenticated,
            scoped, middleware, unknown) and the dependency chain that proves it.
+  lsp      Start the language server on stdin/stdout (diagnostics, quick fixes, hovers).
 
 Options:
   --select CODES   only these rule codes or prefixes (comma-separated; replaces \`select\`)
@@ -76,7 +79,7 @@ const VALUE_OPTIONS = new Set([
   '--select',
   '--ignore',
 ]);
-const FLAG_OPTIONS = new Set(['--help', '-h', '--version', '--no-color', '--color']);
+const FLAG_OPTIONS = new Set(['--help', '-h', '--version', '--no-color', '--color', '--stdio']);
 
 /** The options each command accepts (flags common to all are always accepted). */
 const COMMAND_OPTIONS: Record<string, Set<string>> = {
@@ -357,6 +360,13 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
         return await routesCommand(args, io);
       case 'scan':
         return await scanCommand(args, io);
+      case 'lsp': {
+        // The language server (dist/server.js next to this bundle) runs until its client exits.
+        const server = path.join(__dirname, 'server.js');
+        if (!fs.existsSync(server)) throw new UsageError('the language server is not built');
+        await import(pathToFileURL(server).href);
+        return await new Promise<number>(() => undefined);
+      }
       default:
         throw new UsageError(`unknown command ${args.command}`);
     }

@@ -17,6 +17,8 @@ export interface ImportedName {
   name: string;
   /** Local binding. */
   local: string;
+  /** Written with `as`. */
+  aliased: boolean;
   start: number;
   end: number;
 }
@@ -52,7 +54,13 @@ function nameItem(src: PySource, item: SeqItem): ImportedName | null {
   }
   const name = parts.join('');
   if (!name) return null;
-  return { name, local: local ?? name.split('.')[0], start: item.start, end: item.end };
+  return {
+    name,
+    local: local ?? name.split('.')[0],
+    aliased: local !== null,
+    start: item.start,
+    end: item.end,
+  };
 }
 
 /** Top-level (unindented) import statements, in source order. */
@@ -109,7 +117,7 @@ function readImport(src: PySource, i: number): ImportStmt | null {
     j++;
   }
   // Names: a parenthesized list, or names up to the end of the logical line.
-  let seq: Sequence | null = null;
+  let seq: Sequence;
   let end: number;
   if (all[j] && src.tokenText(all[j]) === '(') {
     const close = src.matchingClose(j);
@@ -203,6 +211,30 @@ export interface ModuleContext {
   /** Dotted module name of the file being edited (`app.api.items`). */
   module: string;
   isPackage: boolean;
+  /** Is this module part of the project (first-party)? Defaults to "no". */
+  isLocal?: (module: string) => boolean;
+}
+
+/** Standard-library modules a fix may import (isort's first section). */
+const STDLIB = new Set(
+  (
+    'abc argparse asyncio base64 bisect collections contextlib copy csv dataclasses datetime ' +
+    'decimal enum functools glob hashlib heapq hmac http importlib inspect io itertools json ' +
+    'logging math operator os pathlib pickle platform queue random re secrets shutil signal ' +
+    'socket sqlite3 ssl string struct subprocess sys tempfile textwrap threading time ' +
+    'traceback types typing urllib uuid warnings weakref zipfile zoneinfo'
+  ).split(' '),
+);
+
+type Section = 0 | 1 | 2 | 3;
+
+/** isort sections: 0 `__future__`, 1 standard library, 2 third party, 3 first party. */
+function sectionOf(module: string, ctx: ModuleContext, level = 0): Section {
+  if (level > 0) return 3;
+  const top = module.split('.')[0];
+  if (top === '__future__') return 0;
+  if (STDLIB.has(top)) return 1;
+  return ctx.isLocal?.(module) ? 3 : 2;
 }
 
 export interface NameRequest {
@@ -280,7 +312,7 @@ export function planImports(
             const full = mod ? `${mod}.${n.name}` : n.name;
             if (full === req.module) found = `${n.local}.${req.name}`;
           } else if (n.name === req.module) {
-            found = n.local === n.name ? `${n.name}.${req.name}` : `${n.local}.${req.name}`;
+            found = `${n.aliased ? n.local : n.name}.${req.name}`;
           }
           if (found) break;
         }
@@ -316,12 +348,16 @@ export function planImports(
     newLines.set(req.module, list);
   }
 
-  if (newLines.size > 0) {
-    const lines = [...newLines.entries()].map(
-      ([module, names]) => `from ${module} import ${[...names].sort().join(', ')}`,
-    );
-    insertions.push(newImportInsertion(src, imports, lines));
+  // New statements go with the imports of their isort section (stdlib, third party, project).
+  const bySection = new Map<Section, string[]>();
+  for (const [module, names] of [...newLines.entries()].sort((a, b) => a[0].localeCompare(b[0]))) {
+    const section = sectionOf(module, ctx);
+    const list = bySection.get(section) ?? [];
+    list.push(`from ${module} import ${[...names].sort().join(', ')}`);
+    bySection.set(section, list);
   }
+  for (const [section, lines] of bySection)
+    insertions.push(newImportInsertion(src, imports, lines, section, ctx));
   return { refs, insertions, conflict };
 }
 
@@ -344,13 +380,29 @@ function mergeName(src: PySource, stmt: ImportStmt, name: string): Insertion[] {
 }
 
 /** A new import block after the last top-level import, or after the module docstring. */
-function newImportInsertion(src: PySource, imports: ImportStmt[], lines: string[]): Insertion {
+function newImportInsertion(
+  src: PySource,
+  imports: ImportStmt[],
+  lines: string[],
+  section: Section,
+  ctx: ModuleContext,
+): Insertion {
   const eol = src.eol;
   const body = lines.join(eol);
   if (imports.length > 0) {
-    const last = imports[imports.length - 1];
-    const end = src.lineEnd(last.endLine);
-    return { offset: end, text: `${eol}${body}` };
+    const sections = imports.map((s) =>
+      sectionOf(s.kind === 'import' ? (s.names[0]?.name ?? '') : s.module, ctx, s.level),
+    );
+    // After the last import of the same section, else after the last earlier section (with a
+    // blank line), else before the first later section.
+    let anchor = -1;
+    for (let i = 0; i < imports.length; i++) if (sections[i] === section) anchor = i;
+    if (anchor >= 0) return { offset: src.lineEnd(imports[anchor].endLine), text: `${eol}${body}` };
+    for (let i = 0; i < imports.length; i++) if (sections[i] < section) anchor = i;
+    if (anchor >= 0)
+      return { offset: src.lineEnd(imports[anchor].endLine), text: `${eol}${eol}${body}` };
+    const first = imports[0];
+    return { offset: src.lineStart(src.positionAt(first.start).line), text: `${body}${eol}${eol}` };
   }
   // No imports: after a leading docstring and comments (shebang, encoding, license).
   const all = src.allTokens();

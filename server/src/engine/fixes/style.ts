@@ -217,10 +217,11 @@ export function projectAuthStyle(analysis: Analysis): AuthStyle {
   }
 
   // Auth dependencies defined but used by no route yet, and Annotated aliases of them.
+  const handlers = new Set(analysis.records.map((r) => r.handler?.fn));
   for (const file of ws.files.values()) {
     if (!file.facts.fastapiRelated) continue;
     for (const fn of file.facts.funcs) {
-      if (fn.scope !== '') continue;
+      if (fn.scope !== '' || handlers.has(fn)) continue;
       if (!fn.params.some((p) => p.default?.k === 'call' || p.annotation?.k === 'sub')) {
         // Quick filter: an auth dependency reads credentials through a parameter dependency,
         // or rejects with 401/403 itself.

@@ -1,0 +1,170 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import ignore from 'ignore';
+import { relPath, toPosix } from '../engine/discovery';
+import type { Finding } from '../engine/findings';
+import { DEFAULT_MAX_FILE_BYTES, readSource, type Analysis } from '../engine/index';
+import { EngineSession } from '../engine/session';
+import { DEFAULT_SETTINGS, type LensSettings } from '../protocol';
+import { folderConfig, type FolderConfig } from './settings';
+import { isInside } from './uri';
+
+/**
+ * One analysed root: a workspace folder (or, for a file opened outside every folder, that file
+ * alone). It owns an EngineSession, the folder's settings and configuration, and the open
+ * documents whose text has not reached the engine yet.
+ */
+
+export interface DocumentSource {
+  /** Text of an open document, or undefined when it is not open. */
+  openText(abs: string): string | undefined;
+  openPaths(): string[];
+}
+
+const NUL = String.fromCharCode(0);
+
+export class LensFolder {
+  session: EngineSession;
+  settings: LensSettings = DEFAULT_SETTINGS;
+  config: FolderConfig;
+  /** Open documents changed since the engine last saw them. */
+  readonly dirty = new Set<string>();
+  /** The initial (or last full) load finished. */
+  loaded = false;
+  loading: Promise<void> | null = null;
+  /** Last routes JSON summary sent, to notify only on change. */
+  lastRoutesKey = '';
+  private excludeMatcher: ReturnType<typeof ignore> | null = null;
+
+  constructor(
+    readonly uri: string,
+    /** Folder path (or the file's folder for a single file). */
+    readonly root: string,
+    /** Analysed roots: the folder, or the single file. */
+    readonly roots: string[],
+    private readonly docs: DocumentSource,
+  ) {
+    this.config = folderConfig(root, this.settings);
+    this.session = this.newSession();
+  }
+
+  get singleFile(): boolean {
+    return this.roots.length === 1 && this.roots[0] !== this.root;
+  }
+
+  private newSession(): EngineSession {
+    return new EngineSession({
+      roots: this.roots,
+      cwd: this.root,
+      exclude: this.config.exclude,
+      authDependencies: this.config.authDependencies,
+      config: this.config.resolver,
+    });
+  }
+
+  contains(abs: string): boolean {
+    return this.singleFile ? this.roots[0] === abs : isInside(abs, this.root);
+  }
+
+  rel(abs: string): string {
+    return relPath(this.root, abs);
+  }
+
+  abs(rel: string): string {
+    return path.resolve(this.root, rel);
+  }
+
+  /** New settings or configuration: rebuild the config and the session options. */
+  configure(settings: LensSettings): void {
+    this.settings = settings;
+    this.config = folderConfig(this.root, settings);
+    this.excludeMatcher = null;
+    this.session.setOptions({
+      exclude: this.config.exclude,
+      authDependencies: this.config.authDependencies,
+      config: this.config.resolver,
+    });
+  }
+
+  /** Excluded by settings or `[tool.fastapi-lens] exclude` (open files are still skipped). */
+  isExcluded(abs: string): boolean {
+    if (this.singleFile) return false;
+    if (!this.excludeMatcher) this.excludeMatcher = ignore().add(this.config.exclude);
+    const rel = toPosix(path.relative(this.root, abs));
+    if (!rel || rel.startsWith('..')) return false;
+    try {
+      return this.excludeMatcher.ignores(rel);
+    } catch {
+      return false;
+    }
+  }
+
+  /** Hand an open document's text to the engine (binary buffers go through the disk check). */
+  private async applyText(abs: string, text: string): Promise<void> {
+    if (text.includes(NUL)) await this.session.updateFile(abs, null);
+    else await this.session.updateFile(abs, text);
+  }
+
+  /** Apply pending document changes now (before answering a request). */
+  async flush(): Promise<boolean> {
+    if (this.dirty.size === 0) return false;
+    const pending = [...this.dirty];
+    this.dirty.clear();
+    for (const abs of pending) {
+      const text = this.docs.openText(abs);
+      if (text === undefined) {
+        // Closed or changed on disk: back to the disk's text (files discovery knows only).
+        if (!fs.existsSync(abs)) this.session.removeFile(abs);
+        else if (this.session.hasFile(abs)) await this.session.updateFile(abs, null);
+      } else if (!this.isExcluded(abs)) await this.applyText(abs, text);
+    }
+    return true;
+  }
+
+  /** Make open documents win over what a load read from the disk. */
+  private async reapplyOpenDocuments(): Promise<void> {
+    for (const abs of this.docs.openPaths()) {
+      if (!this.contains(abs) || this.isExcluded(abs)) continue;
+      const text = this.docs.openText(abs);
+      if (text !== undefined && this.session.sourceOf(abs) !== text)
+        await this.applyText(abs, text);
+    }
+  }
+
+  /**
+   * Discover and analyse every file (cached facts are kept unless `fresh`). The engine yields
+   * between files, so requests are answered meanwhile. Returns false when cancelled.
+   */
+  async load(
+    progress?: (done: number, total: number) => void,
+    cancelled?: () => boolean,
+    fresh = false,
+  ): Promise<boolean> {
+    const session = fresh ? this.newSession() : this.session;
+    await session.loadAll(progress ?? (() => undefined), cancelled);
+    if (cancelled?.()) return false;
+    this.session = session;
+    await this.reapplyOpenDocuments();
+    await this.flush();
+    this.loaded = true;
+    return true;
+  }
+
+  analysis(): Analysis {
+    return this.session.analysis();
+  }
+
+  findings(): Finding[] {
+    return this.session.findings();
+  }
+
+  /** Current text of a file: open buffer, engine copy, or disk. */
+  sourceOf(abs: string): string | null {
+    const open = this.docs.openText(abs);
+    if (open !== undefined) return open;
+    const cached = this.session.sourceOf(abs);
+    if (cached !== null) return cached;
+    const read = readSource(abs, DEFAULT_MAX_FILE_BYTES);
+    return 'source' in read ? read.source : null;
+  }
+}
