@@ -287,6 +287,7 @@ export class Lens implements DocumentSource {
         total++;
         if (
           r.exposure === 'public' &&
+          r.publicReason === null &&
           r.methods.some((m) => ['POST', 'PUT', 'PATCH', 'DELETE'].includes(m))
         )
           publicWrite++;

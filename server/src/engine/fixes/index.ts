@@ -1,4 +1,5 @@
 import * as path from 'node:path';
+import { conventionallyPublic } from '../../../../rules/auth/util';
 import type { Finding, TextEdit } from '../findings';
 import type { Analysis } from '../index';
 import type { RouteRecord } from '../routes';
@@ -106,7 +107,9 @@ export function fixesForFinding(ctx: FixContext, finding: Finding): CodeFix[] {
   if (abs && text !== null) {
     if (record && PUBLIC_MARK_CODES.has(finding.code) && record.route.file === finding.file) {
       const mark = markPublicFix(abs, text, record.route);
-      if (mark) out.push(mark);
+      // Sign-up, login and health routes are public by design: offer marking them first.
+      if (mark && conventionallyPublic(record.route)) out.unshift(mark);
+      else if (mark) out.push(mark);
     }
     let ignore = ignoreFix(abs, text, finding.line, finding.code);
     if (
