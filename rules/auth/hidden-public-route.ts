@@ -1,6 +1,12 @@
 import { routeSummary } from '../../server/src/engine/scan';
 import type { WorkspaceRule } from '../api';
-import { conventionallyPublic, intentionallyPublic, isWrite, routeLabel } from './util';
+import {
+  capabilityUrl,
+  conventionallyPublic,
+  intentionallyPublic,
+  isWrite,
+  routeLabel,
+} from './util';
 
 /** AUTH008: a public route left out of the OpenAPI schema. */
 export const rule: WorkspaceRule = {
@@ -37,11 +43,12 @@ def reindex(): ...`,
         line: route.line,
         column: route.column,
         message: `${routeLabel(route)} is hidden from the OpenAPI schema but public: hiding a route does not protect it.`,
-        severity: conventionallyPublic(route)
-          ? 'info'
-          : isWrite(route) || route.kind === 'websocket'
-            ? 'error'
-            : 'warning',
+        severity:
+          conventionallyPublic(route) || capabilityUrl(route)
+            ? 'info'
+            : isWrite(route) || route.kind === 'websocket'
+              ? 'error'
+              : 'warning',
         route: routeSummary(record),
       });
     }

@@ -2,6 +2,7 @@ import { lowerSeverity, type Severity } from '../../server/src/engine/findings';
 import { routeSummary, severityFor } from '../../server/src/engine/scan';
 import type { WorkspaceRule } from '../api';
 import {
+  capabilityUrl,
   conventionallyPublic,
   handlerRejects,
   intentionallyPublic,
@@ -53,7 +54,8 @@ def delete_user(user_id: int, db: Session = Depends(get_db)):
       if (route.auth.some((a) => !a.enforcing && !OPTIONAL_NAME.test(a.chain.join(' ')))) continue; // AUTH003
       const checker = handlerRejects(ctx, record);
       const weak = route.auth.find((a) => !a.enforcing);
-      const conventional = conventionallyPublic(route);
+      const capability = capabilityUrl(route);
+      const conventional = conventionallyPublic(route) || capability !== null;
       // A route that only exists in some environments (`if settings.DEBUG:`) is one level lower.
       const base: Severity = conventional ? 'info' : isWrite(route) ? 'error' : 'warning';
       // Lower when something may still stop callers: an environment switch, a check inside
@@ -62,11 +64,13 @@ def delete_user(user_id: int, db: Session = Depends(get_db)):
       if (!checker && !conventional && (route.conditional || route.app === null))
         severity = lowerSeverity(base);
       const onlyIf = route.conditional ? ` (registered only under \`${route.conditional}\`)` : '';
-      const why = checker
-        ? `no auth dependency applies; \`${checker}\` rejects requests inside the handler instead (a dependency cannot be forgotten in a refactor)`
-        : weak
-          ? `its only auth dependency \`${weak.dependency}\` lets anonymous callers through`
-          : 'no authentication dependency or middleware applies to it';
+      const why = capability
+        ? `no auth dependency applies; the path parameter \`${capability}\` acts as the credential (a capability URL)`
+        : checker
+          ? `no auth dependency applies; \`${checker}\` rejects requests inside the handler instead (a dependency cannot be forgotten in a refactor)`
+          : weak
+            ? `its only auth dependency \`${weak.dependency}\` lets anonymous callers through`
+            : 'no authentication dependency or middleware applies to it';
       ctx.report({
         file: route.file,
         line: route.line,

@@ -119,3 +119,15 @@ export function handlerRejects(ctx: WorkspaceContext, record: RouteRecord): stri
   }
   return null;
 }
+
+/**
+ * A capability URL: a path parameter that is itself a secret (`/checkout/{client_secret}`,
+ * `/invite/{token}`). Whoever holds the link may call the route; that is the design.
+ */
+export function capabilityUrl(route: Route): string | null {
+  const m =
+    /\{([^}:]*(secret|token|signature|hash|nonce|invite|invitation)[^}:]*)(:[^}]*)?\}/i.exec(
+      route.path,
+    );
+  return m ? m[1] : null;
+}
