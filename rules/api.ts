@@ -72,6 +72,11 @@ export interface FileContext {
   facts: ModuleFacts;
   /** All nodes of a type, collected once per file and shared by every rule. */
   nodesOfType(type: string): Node[];
+  /**
+   * The nodes of a type inside `node` (document order), taken from the same per-file
+   * collection as `nodesOfType`: prefer it to `node.descendantsOfType`, which searches again.
+   */
+  nodesIn(node: Node, type: string): Node[];
   /** Qualname of the function a node is in (`Cls.method`, `f.<locals>.g`), or null. */
   enclosingFunction(node: Node): string | null;
   report(finding: FileReport): void;

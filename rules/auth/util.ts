@@ -29,11 +29,13 @@ export function matchesPublicGlob(path: string, globs: string[]): boolean {
   return globs.some((g) => globToRegExp(g).test(path));
 }
 
-/** Marked public on purpose: a `# fastapi-lens: public reason` comment or `public-routes`. */
+/** Public on purpose: `# fastapi-lens: public reason`, `public-routes`, or a route in a test file. */
 export function intentionallyPublic(record: RouteRecord, ctx: WorkspaceContext): boolean {
   return (
     record.route.publicReason !== null ||
-    matchesPublicGlob(record.route.path, ctx.settings.publicRoutes)
+    matchesPublicGlob(record.route.path, ctx.settings.publicRoutes) ||
+    // Apps built inside tests are scaffolding, not endpoints anyone can reach.
+    isTestFile(record.route.file)
   );
 }
 

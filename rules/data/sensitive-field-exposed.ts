@@ -5,11 +5,16 @@ import type { WorkspaceRule } from '../api';
 import { routeLabel } from '../auth/util';
 
 /** Field names that must never reach a client. */
+/**
+ * Field names that must never reach a client. Capability tokens that APIs hand out on purpose
+ * (`client_secret` of a checkout, an enrolment `secret`, `refresh_token` from a token endpoint,
+ * a freshly created `api_key`) are left out: returning them is the point of those routes.
+ */
 const SENSITIVE =
-  /(password|passwd|secret|private_?key|api_?key|refresh_?token|otp_?seed|totp|mfa_?key|^hash$|_hash$|^hashed_|^ssn$|social_security|card_?number|^cvv$|^pin$)/i;
+  /(password|passwd|^pwd$|^hash$|_hash$|^hashed_|private_?key|secret_?key|signing_?key|otp_?seed|mfa_?key|^ssn$|social_security|card_?number|^cvv$|^pin$)/i;
 /** Metadata about a secret, not the secret itself. */
 const METADATA =
-  /(_at|_on|_expires?|_expiry|_set|_changed|_required|_length|_policy|_hint|_reset_sent|_enabled|_url)$/i;
+  /(_at|_on|_expires?|_expiry|_set|_changed|_required|_length|_policy|_hint|_reset_sent|_enabled|_url|_last_?4|_masked|_prefix)$/i;
 
 const WRAPPERS =
   /^(List|list|Sequence|Optional|Iterable|Set|set|Tuple|tuple|Page|Union|Annotated)$/;

@@ -255,10 +255,8 @@ def create_order(order: OrderIn, db: Session = Depends(get_db)):
     };
 
     for (const r of regions) {
-      const nodes = r.body.descendantsOfType(['call', 'return_statement']);
       // Calls first: a leak inside `return JSONResponse(...)` is named after the response.
-      for (const n of nodes) {
-        if (!n || n.type !== 'call') continue;
+      for (const n of ctx.nodesIn(r.body, 'call')) {
         const fn = n.childForFieldName('function');
         if (!fn) continue;
         const calleeText = compact(fn.text);
@@ -285,8 +283,7 @@ def create_order(order: OrderIn, db: Session = Depends(get_db)):
         const leak = leakIn(ctx, arg, r.variable);
         if (leak) report(leak, where, r);
       }
-      for (const n of nodes) {
-        if (!n || n.type !== 'return_statement') continue;
+      for (const n of ctx.nodesIn(r.body, 'return_statement')) {
         const value = n.namedChildren.find((c) => c && c.type !== 'comment');
         if (!value) continue;
         const def = enclosingDef(n);

@@ -53,6 +53,14 @@ function notACredential(value: string, name: string): boolean {
   const flat = (s: string): string => s.toLowerCase().replace(/[^a-z0-9]/g, '');
   const w = words(name);
   if (flat(v) === flat(name) || (w.length && flat(v) === w[w.length - 1])) return true;
+  // Enum members that spell their own name behind a prefix: `client_secret = "polar_client_secret"`.
+  if (
+    name.length >= 6 &&
+    v !== name &&
+    v.endsWith(name) &&
+    /[_:./]$/.test(v.slice(0, -name.length))
+  )
+    return true;
   return false;
 }
 
