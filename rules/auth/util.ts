@@ -44,7 +44,7 @@ export function intentionallyPublic(record: RouteRecord, ctx: WorkspaceContext):
  * still reported, at `info`, so an inventory stays complete without crying wolf.
  */
 const CONVENTIONALLY_PUBLIC =
-  /(^|[/_-])(login|logout|signin|sign-in|signup|sign-up|register|token|refresh|oauth|callback|authorize|password[-_]?(recovery|reset|forgot)|reset[-_]?password|forgot[-_]?password|verify[-_]?email|confirm|health|healthz|healthcheck|health-check|ping|status|ready|readiness|liveness|live|version|metrics|docs|openapi|robots\.txt|favicon\.ico|webhooks?)([/_{-]|$)/i;
+  /(^|[/_-])(\.well-known|authenticate|login|logout|signin|sign-in|signup|sign-up|register|token|refresh|oauth|callback|authorize|password[-_]?(recovery|reset|forgot)|reset[-_]?password|forgot[-_]?password|verify[-_]?email|confirm|health|healthz|healthcheck|health-check|ping|status|ready|readiness|liveness|live|version|metrics|docs|openapi|robots\.txt|favicon\.ico|webhooks?)([/_{-]|$)/i;
 
 export function conventionallyPublic(route: Route): boolean {
   return (
