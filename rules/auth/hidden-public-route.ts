@@ -3,6 +3,7 @@ import type { WorkspaceRule } from '../api';
 import {
   capabilityUrl,
   conventionallyPublic,
+  handlerRejects,
   intentionallyPublic,
   isWrite,
   routeLabel,
@@ -44,7 +45,7 @@ def reindex(): ...`,
         column: route.column,
         message: `${routeLabel(route)} is hidden from the OpenAPI schema but public: hiding a route does not protect it.`,
         severity:
-          conventionallyPublic(route) || capabilityUrl(route)
+          conventionallyPublic(route) || capabilityUrl(route) || handlerRejects(ctx, record)
             ? 'info'
             : isWrite(route) || route.kind === 'websocket'
               ? 'error'
