@@ -9,7 +9,10 @@ import { generateProject } from './generate';
  * of 10k / 100k / 1M lines and on any folders given as arguments, each next to Ruff's WASM
  * build (rules S + FAST) on the same files in the same run, the tree-sitter parse-only floor,
  * and Bandit when it is installed. Numbers are reported as ratios; nothing is asserted.
- *   npm run bench -- [--sizes 10000,100000] [FOLDER...]
+ *   npm run bench -- [--sizes 10000,100000] [--lsp-sizes 10000] [--baseline] [FOLDER...]
+ * Then the LSP latency benchmark (bench/lsp-latency.ts: keystroke to diagnostics, start-up) on
+ * generated projects of --lsp-sizes lines plus a 2,000-line route module; --baseline also runs
+ * it with the incremental engine off.
  */
 
 interface Measure {
@@ -57,14 +60,18 @@ function fmt(n: number): string {
 function main(): void {
   const args = process.argv.slice(2);
   let sizes = [10_000, 100_000, 1_000_000];
+  const lspArgs: string[] = [];
   const folders: string[] = [];
   for (let i = 0; i < args.length; i++) {
     if (args[i] === '--sizes') sizes = args[++i].split(',').map(Number);
+    else if (args[i] === '--lsp-sizes') lspArgs.push('--sizes', args[++i]);
+    else if (args[i] === '--baseline') lspArgs.push('--baseline');
     else folders.push(path.resolve(args[i]));
   }
   const corpora: { name: string; dir: string }[] = [];
   for (const size of sizes) {
-    const dir = path.join(__dirname, '.corpus', `gen-${size}`);
+    // Outside the repository: bench/.corpus/ is git-ignored, so discovery would skip it.
+    const dir = path.join(os.tmpdir(), 'fastapi-lens-bench', `gen-${size}`);
     const { files, lines } = generateProject(dir, size);
     corpora.push({ name: `generated ${fmt(lines)} lines / ${files} files`, dir });
   }
@@ -103,7 +110,10 @@ function main(): void {
     const lsp = path.join(__dirname, 'lsp-latency.ts');
     if (fs.existsSync(lsp)) {
       console.log('');
-      execFileSync(process.execPath, ['--import', 'tsx', lsp], { cwd: ROOT, stdio: 'inherit' });
+      execFileSync(process.execPath, ['--import', 'tsx', lsp, ...lspArgs], {
+        cwd: ROOT,
+        stdio: 'inherit',
+      });
     }
   }
 }

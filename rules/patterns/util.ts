@@ -95,6 +95,39 @@ export function compact(text: string): string {
   return /\s/.test(text) ? text.replace(/\s+/g, '') : text;
 }
 
+/** A call whose callee contains a call: its callee text (as long as the chain) is built on use. */
+class ChainedSite implements CallSite {
+  private text: string | null = null;
+  constructor(
+    readonly node: Node,
+    readonly name: string,
+    private readonly src: string,
+    private readonly end: number,
+  ) {}
+
+  get callee(): string {
+    this.text ??= compact(this.src.slice(this.node.startIndex, this.end));
+    return this.text;
+  }
+}
+
+const SPACE = /\s/;
+
+/**
+ * The name a callee ends with, read backwards from `end` (whitespace skipped): what
+ * `/([A-Za-z_]\w*)$/` finds in the callee text without its whitespace, or null.
+ */
+function trailingName(src: string, start: number, end: number): string | null {
+  let run = '';
+  for (let i = end - 1; i >= start; i--) {
+    const c = src[i];
+    if (/\w/.test(c)) run = c + run;
+    else if (!SPACE.test(c)) break;
+  }
+  const m = /[A-Za-z_]\w*$/.exec(run);
+  return m ? m[0] : null;
+}
+
 /** Call sites whose callee's last segment is one of `names` (cheap pre-filter, shared index). */
 export function callsNamed(ctx: FileContext, names: readonly string[]): CallSite[] {
   const idx = index(ctx);
@@ -117,7 +150,20 @@ export function callsNamed(ctx: FileContext, names: readonly string[]): CallSite
       if (callee === null) {
         const args = node.lastChild;
         if (!args) continue;
-        callee = compact(src.slice(node.startIndex, args.startIndex));
+        // In a chain (`a(x).b(y).c(z)`) each callee is the whole chain before it: read the
+        // name backwards from the argument list and build the text only if a rule asks.
+        const name = trailingName(src, node.startIndex, args.startIndex);
+        if (name === null) continue;
+        const open = src.indexOf('(', node.startIndex);
+        if (open < 0 || open >= args.startIndex) {
+          callee = compact(src.slice(node.startIndex, args.startIndex));
+        } else {
+          const site = new ChainedSite(node, name, src, args.startIndex);
+          const list = map.get(name);
+          if (list) list.push(site);
+          else map.set(name, [site]);
+          continue;
+        }
       }
       const m = /([A-Za-z_]\w*)$/.exec(callee);
       if (!m) continue;

@@ -154,23 +154,44 @@ export function discover(roots: string[], options: DiscoveryOptions): DiscoveryR
       const abs = path.join(dir, entry.name);
       let isDir = entry.isDirectory();
       let isFile = entry.isFile();
-      if (entry.isSymbolicLink()) {
+      const isPy = entry.name.endsWith('.py');
+      let problem: string | null = null;
+      if (entry.name.includes('\uFFFD') && !fs.existsSync(abs)) {
+        // A name that is not valid UTF-8 was decoded with replacement characters: that path
+        // does not exist, so the file or folder cannot be opened by its name.
+        problem = 'skipped: its name is not valid UTF-8';
+      } else if (entry.isSymbolicLink()) {
         try {
           const st = fs.statSync(abs);
           isDir = st.isDirectory();
           isFile = st.isFile();
-        } catch {
-          continue; // dangling link
+          const target = isDir ? fs.realpathSync(abs) : '';
+          if (isDir && (target === real || real.startsWith(target + path.sep)))
+            problem = `skipped: symbolic link loop (it leads back to ${relPath(options.cwd, target)})`;
+        } catch (err) {
+          const loop = errText(err) === 'symbolic link loop';
+          if (!loop && !isPy) continue; // a dangling link to something that is not Python
+          problem = loop ? 'skipped: symbolic link loop' : 'skipped: broken symbolic link';
         }
       }
       if (isDir && (SKIP_DIRS.has(entry.name) || entry.name.endsWith('.egg-info'))) continue;
       if (isIgnored(abs, isDir, scoped, root, userIgnore)) continue;
+      if (problem) {
+        if (isDir || isPy || entry.isSymbolicLink())
+          result.diagnostics.push({ file: relPath(options.cwd, abs), message: problem });
+        continue;
+      }
       if (isDir) walk(root, abs, scoped, userIgnore);
-      else if (isFile && entry.name.endsWith('.py')) {
+      else if (isFile && isPy) {
         if (seenFiles.has(abs)) continue;
         seenFiles.add(abs);
         result.files.push({ abs, rel: relPath(options.cwd, abs), root });
-      }
+      } else if (isPy)
+        // A FIFO, socket or device named `.py` (or a link to one): never opened, reading could block.
+        result.diagnostics.push({
+          file: relPath(options.cwd, abs),
+          message: 'skipped: not a regular file',
+        });
     }
   }
 
@@ -206,6 +227,9 @@ export function errText(err: unknown): string {
     if (e.code === 'EACCES' || e.code === 'EPERM') return 'permission denied';
     if (e.code === 'ENOENT') return 'no such file or folder';
     if (e.code === 'ELOOP') return 'symbolic link loop';
+    if (e.code === 'ENAMETOOLONG') return 'path too long';
+    if (e.code === 'ENOTDIR') return 'not a folder';
+    if (e.code === 'EISDIR') return 'is a folder';
     return e.code;
   }
   return err instanceof Error ? err.message : String(err);
@@ -225,7 +249,7 @@ export function moduleNameFor(
   const parts: string[] = isPackage ? [] : [base];
   let dir = path.dirname(abs);
   let guard = 0;
-  while (guard++ < 64) {
+  while (guard++ < 4096) {
     if (sourceRoots.has(dir)) break;
     const parent = path.dirname(dir);
     if (parent === dir) break;

@@ -166,6 +166,218 @@ export interface ModuleFacts {
   taint?: TaintFacts;
 }
 
+/**
+ * Node types that the per-file passes (facts, file rules, taint) look up by type. Each
+ * `descendantsOfType` call is a search of the whole tree on the WASM side, which costs about a
+ * sixth of parsing the file; the union is searched once per file and bucketed by type here.
+ */
+const SHARED_TYPES = [
+  'call',
+  'assignment',
+  'keyword_argument',
+  'comparison_operator',
+  'except_clause',
+  'function_definition',
+  'raise_statement',
+  'return_statement',
+  'if_statement',
+  'elif_clause',
+];
+
+/**
+ * How the per-file passes read syntax nodes. Every property of a web-tree-sitter `Node` is a
+ * call into WebAssembly (and `childForFieldName` / `namedChildren` build new `Node` objects);
+ * the passes read the same nodes many times (facts, then rules and taint, and within each), so
+ * `FileNodes` remembers what was read, per node id, for the life of one tree. `DIRECT` reads
+ * without remembering, for callers that have no `FileNodes`.
+ */
+export interface SyntaxReader {
+  type(n: Node): string;
+  type(n: Node | null | undefined): string | undefined;
+  text(n: Node): string;
+  text(n: Node | null | undefined): string | undefined;
+  /** Named children (never null). */
+  named(n: Node): Node[];
+  named(n: Node | null | undefined): Node[] | undefined;
+  field(n: Node | null | undefined, name: string): Node | null;
+}
+
+export const DIRECT: SyntaxReader = {
+  type: ((n: Node | null | undefined) => n?.type) as SyntaxReader['type'],
+  text: ((n: Node | null | undefined) => n?.text) as SyntaxReader['text'],
+  named: ((n: Node | null | undefined) => n?.namedChildren as Node[] | undefined) as SyntaxReader['named'],
+  field: (n: Node | null | undefined, name: string) => (n ? n.childForFieldName(name) : null),
+};
+
+/** The reader of the file being extracted (set by extractFacts). */
+let S: SyntaxReader = DIRECT;
+/** The same when texts may be read from the source by their shape (see FileNodes.plain). */
+let PLAIN: FileNodes | null = null;
+
+const WORD = /[A-Za-z_][A-Za-z0-9_]*/y;
+/** An attribute chain of plain names: `a.b.c` (whitespace allowed around the dots). */
+const DOTTED_CHAIN = /^[A-Za-z_][A-Za-z0-9_]*(?:\s*\.\s*[A-Za-z_][A-Za-z0-9_]*)+$/;
+/** Prefix and opening quote of a string literal. */
+const STRING_OPEN = /^([A-Za-z]*)('\'\'|"""|'|")/;
+
+/**
+ * One file's tree as the per-file passes read it: every node of the shared types in document
+ * order, collected by one search, and a memo of the node properties read (see SyntaxReader).
+ * Node ids are unique within a tree, and the memo lives as long as one pass over one tree.
+ */
+export class FileNodes implements SyntaxReader {
+  private readonly byType = new Map<string, Node[]>();
+  /** The definition node of each function and class of the facts (for the taint pass). */
+  readonly funcNodes = new Map<FuncFacts, Node>();
+  readonly classNodes = new Map<ClassFacts, Node>();
+  private collected = false;
+  private clean: boolean | undefined;
+  private readonly types = new Map<number, string>();
+  private readonly ends = new Map<number, number>();
+  private readonly kids = new Map<number, Node[]>();
+  private readonly fieldIds = new Map<string, number>();
+  private readonly fields: Map<number, Node | null>[] = [];
+
+  /**
+   * `source` is the text the tree was parsed from (node indices are offsets into it); without
+   * it, text is read from the tree.
+   */
+  constructor(
+    readonly root: Node,
+    readonly source?: string,
+  ) {
+    const names = root.tree.language.fields;
+    for (let i = 1; i < names.length; i++) {
+      const name = names[i];
+      if (name) this.fieldIds.set(name, i);
+    }
+  }
+
+  /** The one search for every shared type, on first use. */
+  private collect(): void {
+    this.collected = true;
+    for (const t of SHARED_TYPES) this.byType.set(t, []);
+    for (const n of this.root.descendantsOfType(SHARED_TYPES)) {
+      if (!n) continue;
+      const type = n.type;
+      this.types.set(n.id, type);
+      this.byType.get(type)?.push(n);
+    }
+  }
+
+  type(n: Node): string;
+  type(n: Node | null | undefined): string | undefined;
+  type(n: Node | null | undefined): string | undefined {
+    if (!n) return undefined;
+    const id = n.id;
+    let t = this.types.get(id);
+    if (t === undefined) {
+      t = n.type;
+      this.types.set(id, t);
+    }
+    return t;
+  }
+
+  /** End offset of a node (same units as `startIndex`). */
+  end(n: Node): number {
+    const id = n.id;
+    let e = this.ends.get(id);
+    if (e === undefined) {
+      e = n.endIndex;
+      this.ends.set(id, e);
+    }
+    return e;
+  }
+
+  text(n: Node): string;
+  text(n: Node | null | undefined): string | undefined;
+  text(n: Node | null | undefined): string | undefined {
+    if (!n) return undefined;
+    if (this.source === undefined) return n.text;
+    // An identifier already known as one is read from the source by its shape.
+    if (this.types.get(n.id) === 'identifier' && this.plain()) {
+      const w = this.wordAt(n.startIndex);
+      if (w !== null) return w;
+    }
+    return this.source.slice(n.startIndex, this.end(n));
+  }
+
+  /**
+   * Whether node texts may be read from the source by their shape (an identifier is the name
+   * at its start, a string is its quotes and what they hold): the source is known and the tree
+   * has no syntax errors (error recovery makes zero-width and partial nodes).
+   */
+  plain(): boolean {
+    if (this.clean === undefined) this.clean = this.source !== undefined && !this.root.hasError;
+    return this.clean;
+  }
+
+  /** The ASCII name starting at `index` (an identifier's text), or null when unsure. */
+  wordAt(index: number): string | null {
+    const src = this.source as string;
+    WORD.lastIndex = index;
+    const m = WORD.exec(src);
+    if (!m) return null;
+    // A non-ASCII character right after may continue the name: read the tree instead.
+    if (src.charCodeAt(index + m[0].length) >= 0x80) return null;
+    return m[0];
+  }
+
+  named(n: Node): Node[];
+  named(n: Node | null | undefined): Node[] | undefined;
+  named(n: Node | null | undefined): Node[] | undefined {
+    if (!n) return undefined;
+    const id = n.id;
+    let k = this.kids.get(id);
+    if (k === undefined) {
+      k = n.namedChildren.filter((c): c is Node => !!c);
+      this.kids.set(id, k);
+    }
+    return k;
+  }
+
+  field(n: Node | null | undefined, name: string): Node | null {
+    if (!n) return null;
+    const fid = this.fieldIds.get(name);
+    if (fid === undefined) return null;
+    let memo = this.fields[fid];
+    if (!memo) memo = this.fields[fid] = new Map();
+    const id = n.id;
+    let c = memo.get(id);
+    if (c === undefined) {
+      c = n.childForFieldId(fid);
+      memo.set(id, c);
+    }
+    return c;
+  }
+
+  /** All nodes of a type, in document order (types outside the shared set are searched once). */
+  ofType(type: string): Node[] {
+    if (!this.collected) this.collect();
+    let list = this.byType.get(type);
+    if (!list) {
+      list = this.root.descendantsOfType(type).filter((n): n is Node => !!n);
+      this.byType.set(type, list);
+    }
+    return list;
+  }
+
+  /** Nodes of a type that start in `[start, end)`: the descendants of the node spanning it. */
+  within(type: string, start: number, end: number): Node[] {
+    const list = this.ofType(type);
+    let lo = 0;
+    let hi = list.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (list[mid].startIndex < start) lo = mid + 1;
+      else hi = mid;
+    }
+    let stop = lo;
+    while (stop < list.length && list[stop].startIndex < end) stop++;
+    return list.slice(lo, stop);
+  }
+}
+
 const MAX_EXPR_DEPTH = 64;
 const IDENTIFIER = /[A-Za-z_][A-Za-z0-9_]*/g;
 const STATUS_401_403 = /\b40[13]\b/;
@@ -178,11 +390,28 @@ function pos(node: Node): { line: number; col: number } {
 }
 
 /** String literal value (without prefixes/quotes); f-strings keep their text with `{...}`. */
+/**
+ * A string literal without `f`/`t` prefix read from its text: the children it is made of
+ * (`string_content` holding any escape sequences) span exactly what the quotes enclose.
+ */
+function plainString(node: Node): { v: string; fstring: boolean } | null {
+  const text = S.text(node);
+  const m = STRING_OPEN.exec(text);
+  if (!m || /[fFtT]/.test(m[1])) return null;
+  const quote = m[2];
+  if (text.length < m[0].length + quote.length || !text.endsWith(quote)) return null;
+  return { v: text.slice(m[0].length, text.length - quote.length), fstring: false };
+}
+
 function stringValue(node: Node): { v: string; fstring: boolean } {
-  if (node.type === 'concatenated_string') {
+  if (PLAIN && S.type(node) === 'string') {
+    const fast = plainString(node);
+    if (fast) return fast;
+  }
+  if (S.type(node) === 'concatenated_string') {
     let v = '';
     let fstring = false;
-    for (const part of node.namedChildren) {
+    for (const part of S.named(node)) {
       if (!part) continue;
       const s = stringValue(part);
       v += s.v;
@@ -192,13 +421,13 @@ function stringValue(node: Node): { v: string; fstring: boolean } {
   }
   let v = '';
   let fstring = false;
-  for (const child of node.namedChildren) {
+  for (const child of S.named(node)) {
     if (!child) continue;
-    if (child.type === 'string_content') v += child.text;
-    else if (child.type === 'interpolation') {
+    if (S.type(child) === 'string_content') v += S.text(child);
+    else if (S.type(child) === 'interpolation') {
       fstring = true;
-      v += child.text;
-    } else if (child.type === 'escape_sequence') v += child.text;
+      v += S.text(child);
+    } else if (S.type(child) === 'escape_sequence') v += S.text(child);
   }
   return { v, fstring };
 }
@@ -206,38 +435,57 @@ function stringValue(node: Node): { v: string; fstring: boolean } {
 export function toExpr(node: Node | null, depth = 0): Expr {
   if (!node) return { k: 'other', text: '' };
   if (depth > MAX_EXPR_DEPTH) return { k: 'other', text: '' };
-  switch (node.type) {
+  switch (S.type(node)) {
     case 'identifier':
-      return { k: 'name', id: node.text, ...pos(node) };
+      return { k: 'name', id: S.text(node), ...pos(node) };
     case 'attribute': {
-      const attr = node.childForFieldName('attribute');
+      if (PLAIN) {
+        // `a.b.c`: every level starts where the chain starts; names come from the text.
+        const text = S.text(node);
+        if (DOTTED_CHAIN.test(text)) {
+          const parts = text.split('.');
+          if (depth + parts.length <= MAX_EXPR_DEPTH) {
+            const at = pos(node);
+            let e: Expr = { k: 'name', id: parts[0].trim(), ...at };
+            for (let i = 1; i < parts.length; i++)
+              e = { k: 'attr', obj: e, attr: parts[i].trim(), ...at };
+            return e;
+          }
+        }
+      }
+      const attr = S.field(node, 'attribute');
       return {
         k: 'attr',
-        obj: toExpr(node.childForFieldName('object'), depth + 1),
-        attr: attr ? attr.text : '',
+        obj: toExpr(S.field(node, 'object'), depth + 1),
+        attr: attr ? S.text(attr) : '',
         ...pos(node),
       };
     }
     case 'call': {
-      const fn = toExpr(node.childForFieldName('function'), depth + 1);
+      const fn = toExpr(S.field(node, 'function'), depth + 1);
       const args: Expr[] = [];
       const kw: Record<string, Expr> = {};
       let splat = false;
-      const argList = node.childForFieldName('arguments');
-      if (argList && argList.type === 'argument_list') {
-        for (const a of argList.namedChildren) {
+      const argList = S.field(node, 'arguments');
+      if (argList && S.type(argList) === 'argument_list') {
+        for (const a of S.named(argList)) {
           if (!a) continue;
-          if (a.type === 'keyword_argument') {
-            const n = a.childForFieldName('name');
-            if (n) kw[n.text] = toExpr(a.childForFieldName('value'), depth + 1);
-          } else if (a.type === 'list_splat' || a.type === 'dictionary_splat') {
+          if (S.type(a) === 'keyword_argument') {
+            // The name is the identifier the argument starts with.
+            const name = PLAIN ? PLAIN.wordAt(a.startIndex) : null;
+            if (name !== null) kw[name] = toExpr(S.field(a, 'value'), depth + 1);
+            else {
+              const n = S.field(a, 'name');
+              if (n) kw[S.text(n)] = toExpr(S.field(a, 'value'), depth + 1);
+            }
+          } else if (S.type(a) === 'list_splat' || S.type(a) === 'dictionary_splat') {
             splat = true;
-          } else if (a.type !== 'comment') {
+          } else if (S.type(a) !== 'comment') {
             args.push(toExpr(a, depth + 1));
           }
         }
       }
-      const text = node.text;
+      const text = S.text(node);
       return {
         k: 'call',
         fn,
@@ -254,8 +502,8 @@ export function toExpr(node: Node | null, depth = 0): Expr {
       return { k: 'str', v: s.v, fstring: s.fstring };
     }
     case 'integer': {
-      const v = Number(node.text.replace(/_/g, ''));
-      return Number.isFinite(v) ? { k: 'num', v } : { k: 'other', text: node.text };
+      const v = Number(S.text(node).replace(/_/g, ''));
+      return Number.isFinite(v) ? { k: 'num', v } : { k: 'other', text: S.text(node) };
     }
     case 'true':
       return { k: 'bool', v: true };
@@ -269,17 +517,17 @@ export function toExpr(node: Node | null, depth = 0): Expr {
     case 'expression_list':
       return {
         k: 'list',
-        items: node.namedChildren
-          .filter((c): c is Node => !!c && c.type !== 'comment')
+        items: S.named(node)
+          .filter((c): c is Node => !!c && S.type(c) !== 'comment')
           .map((c) => toExpr(c, depth + 1)),
       };
     case 'parenthesized_expression':
     case 'type': {
-      const inner = node.namedChildren.find((c) => c && c.type !== 'comment');
+      const inner = S.named(node).find((c) => c && S.type(c) !== 'comment');
       return toExpr(inner ?? null, depth + 1);
     }
     case 'subscript': {
-      const obj = toExpr(node.childForFieldName('value'), depth + 1);
+      const obj = toExpr(S.field(node, 'value'), depth + 1);
       const idx = node
         .childrenForFieldName('subscript')
         .filter((c): c is Node => !!c)
@@ -288,27 +536,27 @@ export function toExpr(node: Node | null, depth = 0): Expr {
     }
     case 'generic_type': {
       // In annotations `Annotated[User, Depends(f)]` parses as generic_type(identifier, type_parameter).
-      const children = node.namedChildren.filter((c): c is Node => !!c);
+      const children = S.named(node).filter((c): c is Node => !!c);
       const head = children[0];
-      const params = children.find((c) => c.type === 'type_parameter');
+      const params = children.find((c) => S.type(c) === 'type_parameter');
       const idx = params
-        ? params.namedChildren.filter((c): c is Node => !!c).map((c) => toExpr(c, depth + 1))
+        ? S.named(params).filter((c): c is Node => !!c).map((c) => toExpr(c, depth + 1))
         : [];
       return { k: 'sub', obj: toExpr(head ?? null, depth + 1), idx, ...pos(node) };
     }
     case 'binary_operator': {
-      const op = node.childForFieldName('operator');
+      const op = S.field(node, 'operator');
       return {
         k: 'binop',
-        op: op ? op.text : '',
-        l: toExpr(node.childForFieldName('left'), depth + 1),
-        r: toExpr(node.childForFieldName('right'), depth + 1),
+        op: op ? S.text(op) : '',
+        l: toExpr(S.field(node, 'left'), depth + 1),
+        r: toExpr(S.field(node, 'right'), depth + 1),
       };
     }
     case 'keyword_argument':
-      return toExpr(node.childForFieldName('value'), depth + 1);
+      return toExpr(S.field(node, 'value'), depth + 1);
     default: {
-      const text = node.text;
+      const text = S.text(node);
       return { k: 'other', text: text.length > 200 ? text.slice(0, 200) : text };
     }
   }
@@ -336,13 +584,50 @@ interface ScopeCtx {
   depth: number;
 }
 
+/** The same scope with a different condition stack and depth (no object spread: hot path). */
+function withScope(ctx: ScopeCtx, cond: string[], depth: number): ScopeCtx {
+  return {
+    qualname: ctx.qualname,
+    childPrefix: ctx.childPrefix,
+    cond,
+    className: ctx.className,
+    classFacts: ctx.classFacts,
+    func: ctx.func,
+    depth,
+  };
+}
+
 function headerText(node: Node | null): string {
   if (!node) return '';
-  const t = node.text.replace(/\s+/g, ' ').trim();
+  const t = S.text(node).replace(/\s+/g, ' ').trim();
   return t.length > 120 ? `${t.slice(0, 117)}...` : t;
 }
 
-export function extractFacts(file: string, tree: Tree, source?: string): ModuleFacts {
+export function extractFacts(
+  file: string,
+  tree: Tree,
+  source?: string,
+  shared?: FileNodes,
+): ModuleFacts {
+  const nodes = shared ?? new FileNodes(tree.rootNode, source);
+  const outer = S;
+  const outerPlain = PLAIN;
+  S = nodes;
+  PLAIN = nodes.plain() ? nodes : null;
+  try {
+    return extractWith(file, tree, source, nodes);
+  } finally {
+    S = outer;
+    PLAIN = outerPlain;
+  }
+}
+
+function extractWith(
+  file: string,
+  tree: Tree,
+  source: string | undefined,
+  nodes: FileNodes,
+): ModuleFacts {
   const root = tree.rootNode;
   const src = source ?? root.text;
   /** Function bodies, for the body-facts pass after the statement walk. */
@@ -378,23 +663,23 @@ export function extractFacts(file: string, tree: Tree, source?: string): ModuleF
 
   function visitImport(node: Node, ctx: ScopeCtx): void {
     const line = pos(node).line;
-    if (node.type === 'import_statement') {
+    if (S.type(node) === 'import_statement') {
       for (const n of node.childrenForFieldName('name')) {
         if (!n) continue;
-        if (n.type === 'aliased_import') {
-          const name = n.childForFieldName('name');
-          const alias = n.childForFieldName('alias');
+        if (S.type(n) === 'aliased_import') {
+          const name = S.field(n, 'name');
+          const alias = S.field(n, 'alias');
           if (name && alias)
             facts.imports.push({
-              local: alias.text,
-              module: name.text,
+              local: S.text(alias),
+              module: S.text(name),
               level: 0,
               name: null,
               scope: ctx.qualname,
               line,
             });
         } else {
-          const full = n.text;
+          const full = S.text(n);
           facts.imports.push({
             local: full.split('.')[0],
             module: full.split('.')[0],
@@ -409,44 +694,44 @@ export function extractFacts(file: string, tree: Tree, source?: string): ModuleF
       return;
     }
     // import_from_statement
-    const moduleNode = node.childForFieldName('module_name');
+    const moduleNode = S.field(node, 'module_name');
     let level = 0;
     let module = '';
     if (moduleNode) {
-      if (moduleNode.type === 'relative_import') {
-        for (const c of moduleNode.namedChildren) {
+      if (S.type(moduleNode) === 'relative_import') {
+        for (const c of S.named(moduleNode)) {
           if (!c) continue;
-          if (c.type === 'import_prefix') level = c.text.length;
-          else if (c.type === 'dotted_name') module = c.text;
+          if (S.type(c) === 'import_prefix') level = S.text(c).length;
+          else if (S.type(c) === 'dotted_name') module = S.text(c);
         }
-      } else module = moduleNode.text;
+      } else module = S.text(moduleNode);
     }
     if (/^(fastapi|starlette)\b/.test(module)) facts.fastapiRelated = true;
-    const wildcard = node.namedChildren.some((c) => c && c.type === 'wildcard_import');
+    const wildcard = S.named(node).some((c) => c && S.type(c) === 'wildcard_import');
     if (wildcard) {
       facts.imports.push({ local: '*', module, level, name: '*', scope: ctx.qualname, line });
       return;
     }
     for (const n of node.childrenForFieldName('name')) {
       if (!n) continue;
-      if (n.type === 'aliased_import') {
-        const name = n.childForFieldName('name');
-        const alias = n.childForFieldName('alias');
+      if (S.type(n) === 'aliased_import') {
+        const name = S.field(n, 'name');
+        const alias = S.field(n, 'alias');
         if (name && alias)
           facts.imports.push({
-            local: alias.text,
+            local: S.text(alias),
             module,
             level,
-            name: name.text,
+            name: S.text(name),
             scope: ctx.qualname,
             line,
           });
       } else {
         facts.imports.push({
-          local: n.text,
+          local: S.text(n),
           module,
           level,
-          name: n.text,
+          name: S.text(n),
           scope: ctx.qualname,
           line,
         });
@@ -457,21 +742,21 @@ export function extractFacts(file: string, tree: Tree, source?: string): ModuleF
   function visitParams(node: Node | null): ParamFacts[] {
     const params: ParamFacts[] = [];
     if (!node) return params;
-    for (const p of node.namedChildren) {
+    for (const p of S.named(node)) {
       if (!p) continue;
-      switch (p.type) {
+      switch (S.type(p)) {
         case 'identifier':
-          params.push({ name: p.text, annotation: null, default: null, variadic: false });
+          params.push({ name: S.text(p), annotation: null, default: null, variadic: false });
           break;
         case 'typed_parameter': {
-          const id = p.namedChildren.find((c) => c && c.type === 'identifier');
-          const variadic = p.namedChildren.some(
+          const id = S.named(p).find((c) => c && S.type(c) === 'identifier');
+          const variadic = S.named(p).some(
             (c) =>
-              !!c && (c.type === 'list_splat_pattern' || c.type === 'dictionary_splat_pattern'),
+              !!c && (S.type(c) === 'list_splat_pattern' || S.type(c) === 'dictionary_splat_pattern'),
           );
           params.push({
-            name: id ? id.text : p.text,
-            annotation: toExpr(p.childForFieldName('type')),
+            name: id ? S.text(id) : S.text(p),
+            annotation: toExpr(S.field(p, 'type')),
             default: null,
             variadic,
           });
@@ -479,12 +764,12 @@ export function extractFacts(file: string, tree: Tree, source?: string): ModuleF
         }
         case 'default_parameter':
         case 'typed_default_parameter': {
-          const n = p.childForFieldName('name');
-          const t = p.childForFieldName('type');
+          const n = S.field(p, 'name');
+          const t = S.field(p, 'type');
           params.push({
-            name: n ? n.text : '',
+            name: n ? S.text(n) : '',
             annotation: t ? toExpr(t) : null,
-            default: toExpr(p.childForFieldName('value')),
+            default: toExpr(S.field(p, 'value')),
             variadic: false,
           });
           break;
@@ -492,7 +777,7 @@ export function extractFacts(file: string, tree: Tree, source?: string): ModuleF
         case 'list_splat_pattern':
         case 'dictionary_splat_pattern':
           params.push({
-            name: p.text.replace(/^\*+/, ''),
+            name: S.text(p).replace(/^\*+/, ''),
             annotation: null,
             default: null,
             variadic: true,
@@ -507,17 +792,17 @@ export function extractFacts(file: string, tree: Tree, source?: string): ModuleF
 
   function blockRaisesOrReturns(block: Node | null): boolean {
     if (!block) return false;
-    for (const s of block.namedChildren) {
+    for (const s of S.named(block)) {
       if (!s) continue;
-      if (s.type === 'raise_statement' || s.type === 'return_statement') return true;
+      if (S.type(s) === 'raise_statement' || S.type(s) === 'return_statement') return true;
     }
     return false;
   }
 
   function visitFunction(node: Node, decorators: Node[], ctx: ScopeCtx): void {
-    const nameNode = node.childForFieldName('name');
+    const nameNode = S.field(node, 'name');
     if (!nameNode) return;
-    const name = nameNode.text;
+    const name = S.text(nameNode);
     const qualname = ctx.childPrefix + name;
     const fn: FuncFacts = {
       name,
@@ -526,13 +811,13 @@ export function extractFacts(file: string, tree: Tree, source?: string): ModuleF
       line: pos(nameNode).line,
       col: pos(node).col,
       endLine: node.endPosition.row + 1,
-      isAsync: node.text.startsWith('async'),
-      params: visitParams(node.childForFieldName('parameters')),
-      returnType: node.childForFieldName('return_type')
-        ? toExpr(node.childForFieldName('return_type'))
+      isAsync: S.text(node).startsWith('async'),
+      params: visitParams(S.field(node, 'parameters')),
+      returnType: S.field(node, 'return_type')
+        ? toExpr(S.field(node, 'return_type'))
         : null,
       decorators: decorators.map((d) => {
-        const exprNode = d.namedChildren.find((c) => c && c.type !== 'comment') ?? null;
+        const exprNode = S.named(d).find((c) => c && S.type(c) !== 'comment') ?? null;
         return { expr: toExpr(exprNode), ...pos(d), text: headerText(d) };
       }),
       returns: [],
@@ -544,6 +829,7 @@ export function extractFacts(file: string, tree: Tree, source?: string): ModuleF
       className: ctx.className,
     };
     facts.funcs.push(fn);
+    nodes.funcNodes.set(fn, node);
     if (ctx.classFacts) ctx.classFacts.methods[name] = qualname;
     const inner: ScopeCtx = {
       qualname,
@@ -554,7 +840,7 @@ export function extractFacts(file: string, tree: Tree, source?: string): ModuleF
       func: fn,
       depth: ctx.depth + 1,
     };
-    const body = node.childForFieldName('body');
+    const body = S.field(node, 'body');
     if (body) {
       visitBlock(body, inner);
       bodies.push({ fn, body, start: body.startIndex, end: body.endIndex });
@@ -569,72 +855,100 @@ export function extractFacts(file: string, tree: Tree, source?: string): ModuleF
   function collectBodyFacts(): void {
     if (bodies.length === 0) return;
     const sorted = [...bodies].sort((a, b) => a.start - b.start || b.end - a.end);
-    function innermost(index: number): (typeof bodies)[number] | null {
-      let found: (typeof bodies)[number] | null = null;
-      for (const b of sorted) {
-        if (b.start > index) break;
-        if (index < b.end) found = b; // later starts are nested deeper
+    /** Innermost body around each of `nodes` (ascending starts), by one sweep over the bodies. */
+    function innermost(nodes: Node[]): ((typeof bodies)[number] | null)[] {
+      const out: ((typeof bodies)[number] | null)[] = new Array(nodes.length);
+      const stack: (typeof bodies)[number][] = [];
+      let next = 0;
+      for (let i = 0; i < nodes.length; i++) {
+        const index = nodes[i].startIndex;
+        while (next < sorted.length && sorted[next].start <= index) {
+          const b = sorted[next++];
+          while (stack.length && stack[stack.length - 1].end <= b.start) stack.pop();
+          stack.push(b);
+        }
+        while (stack.length && stack[stack.length - 1].end <= index) stack.pop();
+        out[i] = stack.length ? stack[stack.length - 1] : null;
       }
-      return found;
+      return out;
+    }
+    // The names in the file, scanned once: a body's names are those starting inside it
+    // (nested bodies would otherwise be scanned once per enclosing function).
+    const wordAt: number[] = [];
+    const words: string[] = [];
+    const first = sorted[0].start;
+    IDENTIFIER.lastIndex = first;
+    for (let m = IDENTIFIER.exec(src); m; m = IDENTIFIER.exec(src)) {
+      wordAt.push(m.index);
+      words.push(m[0]);
     }
     for (const b of bodies) {
       const text = src.slice(b.start, b.end);
-      const mentions = new Set(text.match(IDENTIFIER) ?? []);
+      const mentions = new Set<string>();
+      let lo = 0;
+      let hi = wordAt.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (wordAt[mid] < b.start) lo = mid + 1;
+        else hi = mid;
+      }
+      for (let i = lo; i < wordAt.length && wordAt[i] < b.end; i++) mentions.add(words[i]);
       if (STATUS_401_403.test(text)) {
         for (const m of text.match(STATUS_401_403_ALL) ?? []) mentions.add(m);
       }
       b.fn.mentions = [...mentions];
       if (RESPONSE_CALL.test(text)) {
-        for (const c of b.body.descendantsOfType('call')) {
-          if (!c) continue;
-          const f = c.childForFieldName('function');
-          if (f && /Response$|^abort$|\.abort$/.test(f.text) && innermost(c.startIndex) === b)
-            b.fn.responseCalls.push(toExpr(c));
-        }
+        const calls = nodes.within('call', b.start, b.end);
+        const owners = innermost(calls);
+        calls.forEach((c, i) => {
+          if (owners[i] !== b) return;
+          const f = S.field(c, 'function');
+          if (f && /Response$|^abort$|\.abort$/.test(S.text(f))) b.fn.responseCalls.push(toExpr(c));
+        });
       }
     }
-    const statements = root.descendantsOfType([
-      'raise_statement',
-      'return_statement',
-      'if_statement',
-      'elif_clause',
-    ]);
-    for (const n of statements) {
-      if (!n) continue;
-      const b = innermost(n.startIndex);
-      if (!b) continue;
-      const fn = b.fn;
-      switch (n.type) {
-        case 'raise_statement': {
-          const e = n.namedChildren.find((c) => c && c.type !== 'comment');
-          if (e) fn.raises.push({ expr: toExpr(e), line: pos(n).line });
-          break;
-        }
-        case 'return_statement': {
-          const e = n.namedChildren.find((c) => c && c.type !== 'comment');
-          if (e) fn.returns.push({ value: toExpr(e), line: pos(n).line });
-          break;
-        }
-        default: {
-          const c = n.childForFieldName('condition');
-          if (c && blockRaisesOrReturns(n.childForFieldName('consequence')))
-            fn.guards.push({ condition: headerText(c), line: pos(c).line });
-        }
-      }
+    const raises = nodes.ofType('raise_statement');
+    innermost(raises).forEach((b, i) => {
+      if (!b) return;
+      const n = raises[i];
+      const e = S.named(n).find((c) => c && S.type(c) !== 'comment');
+      if (e) b.fn.raises.push({ expr: toExpr(e), line: pos(n).line });
+    });
+    const returns = nodes.ofType('return_statement');
+    innermost(returns).forEach((b, i) => {
+      if (!b) return;
+      const n = returns[i];
+      const e = S.named(n).find((c) => c && S.type(c) !== 'comment');
+      if (e) b.fn.returns.push({ value: toExpr(e), line: pos(n).line });
+    });
+    const ifs = nodes.ofType('if_statement');
+    const elifs = nodes.ofType('elif_clause');
+    const tests: Node[] = [];
+    for (let i = 0, j = 0; i < ifs.length || j < elifs.length; ) {
+      if (j >= elifs.length || (i < ifs.length && ifs[i].startIndex < elifs[j].startIndex))
+        tests.push(ifs[i++]);
+      else tests.push(elifs[j++]);
     }
+    innermost(tests).forEach((b, i) => {
+      if (!b) return;
+      const n = tests[i];
+      const c = S.field(n, 'condition');
+      if (c && blockRaisesOrReturns(S.field(n, 'consequence')))
+        b.fn.guards.push({ condition: headerText(c), line: pos(c).line });
+    });
   }
 
   function visitClass(node: Node, decorators: Node[], ctx: ScopeCtx): void {
     void decorators;
-    const nameNode = node.childForFieldName('name');
+    const nameNode = S.field(node, 'name');
     if (!nameNode) return;
-    const name = nameNode.text;
+    const name = S.text(nameNode);
     const qualname = ctx.childPrefix + name;
     const bases: Expr[] = [];
-    const sup = node.childForFieldName('superclasses');
+    const sup = S.field(node, 'superclasses');
     if (sup) {
-      for (const b of sup.namedChildren) {
-        if (!b || b.type === 'keyword_argument' || b.type === 'comment') continue;
+      for (const b of S.named(sup)) {
+        if (!b || S.type(b) === 'keyword_argument' || S.type(b) === 'comment') continue;
         bases.push(toExpr(b));
       }
     }
@@ -649,7 +963,8 @@ export function extractFacts(file: string, tree: Tree, source?: string): ModuleF
       fields: [],
     };
     facts.classes.push(cls);
-    const body = node.childForFieldName('body');
+    nodes.classNodes.set(cls, node);
+    const body = S.field(node, 'body');
     if (body)
       visitBlock(body, {
         qualname: ctx.qualname,
@@ -663,33 +978,33 @@ export function extractFacts(file: string, tree: Tree, source?: string): ModuleF
   }
 
   function assignTargets(left: Node): string[] {
-    if (left.type === 'identifier' || left.type === 'attribute')
-      return [left.text.replace(/\s+/g, '')];
+    if (S.type(left) === 'identifier' || S.type(left) === 'attribute')
+      return [S.text(left).replace(/\s+/g, '')];
     if (
-      left.type === 'pattern_list' ||
-      left.type === 'tuple_pattern' ||
-      left.type === 'list_pattern'
+      S.type(left) === 'pattern_list' ||
+      S.type(left) === 'tuple_pattern' ||
+      S.type(left) === 'list_pattern'
     )
       return [];
     return [];
   }
 
   function visitAssignment(node: Node, ctx: ScopeCtx): void {
-    const left = node.childForFieldName('left');
-    let right = node.childForFieldName('right');
-    if (left && ctx.classFacts && left.type === 'identifier') ctx.classFacts.fields.push(left.text);
+    const left = S.field(node, 'left');
+    let right = S.field(node, 'right');
+    if (left && ctx.classFacts && S.type(left) === 'identifier') ctx.classFacts.fields.push(S.text(left));
     if (!left || !right) return;
     // Chained `a = b = FastAPI()`: the right side is another assignment.
     const targets: Node[] = [left];
-    while (right && right.type === 'assignment') {
-      const l = right.childForFieldName('left');
+    while (right && S.type(right) === 'assignment') {
+      const l = S.field(right, 'left');
       if (l) targets.push(l);
-      right = right.childForFieldName('right');
+      right = S.field(right, 'right');
     }
     if (!right) return;
     const value = toExpr(right);
     for (const t of targets) {
-      if (t.type === 'subscript') {
+      if (S.type(t) === 'subscript') {
         facts.subscriptAssigns.push({
           target: toExpr(t),
           value,
@@ -716,7 +1031,7 @@ export function extractFacts(file: string, tree: Tree, source?: string): ModuleF
   }
 
   function visitStatement(node: Node, ctx: ScopeCtx): void {
-    switch (node.type) {
+    switch (S.type(node)) {
       case 'import_statement':
       case 'import_from_statement':
         visitImport(node, ctx);
@@ -730,24 +1045,24 @@ export function extractFacts(file: string, tree: Tree, source?: string): ModuleF
         visitClass(node, [], ctx);
         return;
       case 'decorated_definition': {
-        const decorators = node.namedChildren.filter(
-          (c): c is Node => !!c && c.type === 'decorator',
+        const decorators = S.named(node).filter(
+          (c): c is Node => !!c && S.type(c) === 'decorator',
         );
-        const def = node.childForFieldName('definition');
-        if (def?.type === 'function_definition') visitFunction(def, decorators, ctx);
-        else if (def?.type === 'class_definition') visitClass(def, decorators, ctx);
+        const def = S.field(node, 'definition');
+        if (def && S.type(def) === 'function_definition') visitFunction(def, decorators, ctx);
+        else if (def && S.type(def) === 'class_definition') visitClass(def, decorators, ctx);
         return;
       }
       case 'expression_statement': {
-        for (const e of node.namedChildren) {
+        for (const e of S.named(node)) {
           if (!e) continue;
-          if (e.type === 'assignment') visitAssignment(e, ctx);
-          else if (e.type === 'call') {
+          if (S.type(e) === 'assignment') visitAssignment(e, ctx);
+          else if (S.type(e) === 'call') {
             const call = toExpr(e);
             if (call.k === 'call')
               facts.calls.push({ call, scope: ctx.qualname, ...pos(e), cond: condText(ctx) });
-          } else if (e.type === 'await') {
-            const inner = e.namedChildren.find((c) => c && c.type === 'call');
+          } else if (S.type(e) === 'await') {
+            const inner = S.named(e).find((c) => c && S.type(c) === 'call');
             if (inner) {
               const call = toExpr(inner);
               if (call.k === 'call')
@@ -758,51 +1073,51 @@ export function extractFacts(file: string, tree: Tree, source?: string): ModuleF
         return;
       }
       case 'if_statement': {
-        const c = node.childForFieldName('condition');
+        const c = S.field(node, 'condition');
         const cText = headerText(c);
-        const cons = node.childForFieldName('consequence');
-        if (cons) visitBlock(cons, { ...ctx, cond: [...ctx.cond, `if ${cText}`] });
+        const cons = S.field(node, 'consequence');
+        if (cons) visitBlock(cons, withScope(ctx, [...ctx.cond, `if ${cText}`], ctx.depth));
         for (const alt of node.childrenForFieldName('alternative')) {
           if (!alt) continue;
-          if (alt.type === 'elif_clause') {
-            const ec = headerText(alt.childForFieldName('condition'));
-            const b = alt.childForFieldName('consequence');
-            if (b) visitBlock(b, { ...ctx, cond: [...ctx.cond, `elif ${ec}`] });
-          } else if (alt.type === 'else_clause') {
-            const b = alt.childForFieldName('body');
-            if (b) visitBlock(b, { ...ctx, cond: [...ctx.cond, 'else'] });
+          if (S.type(alt) === 'elif_clause') {
+            const ec = headerText(S.field(alt, 'condition'));
+            const b = S.field(alt, 'consequence');
+            if (b) visitBlock(b, withScope(ctx, [...ctx.cond, `elif ${ec}`], ctx.depth));
+          } else if (S.type(alt) === 'else_clause') {
+            const b = S.field(alt, 'body');
+            if (b) visitBlock(b, withScope(ctx, [...ctx.cond, 'else'], ctx.depth));
           }
         }
         return;
       }
       case 'try_statement': {
-        const body = node.childForFieldName('body');
-        if (body) visitBlock(body, { ...ctx, cond: [...ctx.cond, 'try'] });
-        for (const c of node.namedChildren) {
+        const body = S.field(node, 'body');
+        if (body) visitBlock(body, withScope(ctx, [...ctx.cond, 'try'], ctx.depth));
+        for (const c of S.named(node)) {
           if (!c) continue;
-          if (c.type === 'except_clause' || c.type === 'except_group_clause') {
-            const typeNode = c.namedChildren.find(
-              (x) => x && x.type !== 'block' && x.type !== 'comment',
+          if (S.type(c) === 'except_clause' || S.type(c) === 'except_group_clause') {
+            const typeNode = S.named(c).find(
+              (x) => x && S.type(x) !== 'block' && S.type(x) !== 'comment',
             );
             const label = typeNode ? `except ${headerText(typeNode)}` : 'except';
-            const b = c.namedChildren.find((x) => x && x.type === 'block');
-            if (b) visitBlock(b, { ...ctx, cond: [...ctx.cond, label] });
-          } else if (c.type === 'else_clause') {
-            const b = c.childForFieldName('body');
-            if (b) visitBlock(b, { ...ctx, cond: [...ctx.cond, 'try-else'] });
-          } else if (c.type === 'finally_clause') {
-            const b = c.namedChildren.find((x) => x && x.type === 'block');
+            const b = S.named(c).find((x) => x && S.type(x) === 'block');
+            if (b) visitBlock(b, withScope(ctx, [...ctx.cond, label], ctx.depth));
+          } else if (S.type(c) === 'else_clause') {
+            const b = S.field(c, 'body');
+            if (b) visitBlock(b, withScope(ctx, [...ctx.cond, 'try-else'], ctx.depth));
+          } else if (S.type(c) === 'finally_clause') {
+            const b = S.named(c).find((x) => x && S.type(x) === 'block');
             if (b) visitBlock(b, ctx);
           }
         }
         return;
       }
       case 'for_statement': {
-        const left = node.childForFieldName('left');
-        const right = node.childForFieldName('right');
-        if (left && right && left.type === 'identifier') {
+        const left = S.field(node, 'left');
+        const right = S.field(node, 'right');
+        if (left && right && S.type(left) === 'identifier') {
           facts.assigns.push({
-            target: left.text,
+            target: S.text(left),
             value: toExpr(right),
             scope: ctx.qualname,
             line: pos(node).line,
@@ -810,13 +1125,13 @@ export function extractFacts(file: string, tree: Tree, source?: string): ModuleF
             iter: true,
           });
         }
-        const body = node.childForFieldName('body');
+        const body = S.field(node, 'body');
         if (body) visitBlock(body, ctx);
         return;
       }
       case 'with_statement':
       case 'while_statement': {
-        const body = node.childForFieldName('body');
+        const body = S.field(node, 'body');
         if (body) visitBlock(body, ctx);
         return;
       }
@@ -831,8 +1146,8 @@ export function extractFacts(file: string, tree: Tree, source?: string): ModuleF
 
   function visitBlock(node: Node, ctx: ScopeCtx): void {
     if (ctx.depth > MAX_BLOCK_DEPTH) return;
-    const deeper = { ...ctx, depth: ctx.depth + 1 };
-    for (const s of node.namedChildren) if (s) visitStatement(s, deeper);
+    const deeper = withScope(ctx, ctx.cond, ctx.depth + 1);
+    for (const s of S.named(node)) if (s) visitStatement(s, deeper);
   }
 
   visitBlock(root, moduleCtx);
@@ -844,7 +1159,7 @@ export function extractFacts(file: string, tree: Tree, source?: string): ModuleF
   const mayHaveOurComments = source === undefined || source.includes('fastapi-lens');
   for (const c of mayHaveOurComments ? root.descendantsOfType('comment') : []) {
     if (!c) continue;
-    const text = c.text;
+    const text = S.text(c);
     if (text.includes('fastapi-lens')) facts.comments.push({ line: pos(c).line, text });
   }
   if (!facts.fastapiRelated) {

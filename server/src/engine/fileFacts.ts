@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import type { Parser } from 'web-tree-sitter';
 import { errText } from './discovery';
-import { extractFacts, type ModuleFacts } from './facts';
+import { extractFacts, FileNodes, type ModuleFacts } from './facts';
 import { parseSource } from './parser';
 import { runFileRules } from './scan';
 import { computeTaintFacts } from './taint/index';
@@ -24,6 +24,11 @@ export function readSource(abs: string, maxBytes: number): { source: string } | 
   } catch (err) {
     return { error: `cannot read: ${errText(err)}` };
   }
+  // The file may have grown since the stat (a log or generated file being written).
+  if (buf.length > maxBytes)
+    return {
+      error: `skipped: file is ${(buf.length / 1024 / 1024).toFixed(1)} MB, over the ${(maxBytes / 1024 / 1024).toFixed(1)} MB limit`,
+    };
   const probe = buf.subarray(0, 8192);
   if (probe.includes(0)) return { error: 'skipped: binary file (contains NUL bytes)' };
   // Invalid UTF-8 is decoded with replacement characters rather than rejected.
@@ -35,9 +40,11 @@ export function readSource(abs: string, maxBytes: number): { source: string } | 
 export function factsFor(p: Parser, abs: string, source: string): ModuleFacts {
   const tree = parseSource(p, source);
   try {
-    const facts = extractFacts(abs, tree, source);
-    facts.local = runFileRules(abs, source, tree, facts);
-    facts.taint = computeTaintFacts(tree, facts);
+    // One search of the tree for the node types every pass needs, shared by all three.
+    const nodes = new FileNodes(tree.rootNode, source);
+    const facts = extractFacts(abs, tree, source, nodes);
+    facts.local = runFileRules(abs, source, tree, facts, nodes);
+    facts.taint = computeTaintFacts(tree, facts, nodes);
     return facts;
   } finally {
     tree.delete();

@@ -55,7 +55,11 @@ export function computeOne(
 function workerScript(): string | null {
   // Only the bundle ships a worker (dist/worker.js next to dist/cli.js and dist/server.js).
   const candidate = path.join(__dirname, 'worker.js');
-  return fs.existsSync(candidate) ? candidate : null;
+  if (fs.existsSync(candidate)) return candidate;
+  // Code running from sources (tsx) may name a built worker: bench/measure.ts does, so the
+  // benchmark scans in parallel as the CLI does.
+  const named = process.env.FASTAPI_LENS_WORKER;
+  return named && fs.existsSync(named) ? named : null;
 }
 
 export async function computeAllFacts(
@@ -91,10 +95,22 @@ async function inThisThread(jobs: FactsJob[], options: PoolOptions): Promise<Fac
   return out;
 }
 
-interface WorkerReply {
+/** A worker's answer: results of its batch as JSON text (see worker.ts); `last` ends the batch. */
+export interface WorkerReply {
   id: number;
-  results: FactsResult[];
+  json: string;
+  last: boolean;
+  /** The worker's parser is unusable (see parserFault): it sends nothing more. */
+  fault?: string;
 }
+
+/**
+ * Limits of each worker's JavaScript heap. A file's facts die once posted, so the live data
+ * is small, but V8 lets an unconstrained heap grow to several times that before collecting:
+ * with the limits a worker stays around 50 MB of heap instead of 100-150 MB. A worker that
+ * runs out anyway (a pathological file) dies, and its batch is analysed in this thread.
+ */
+const WORKER_LIMITS = { maxYoungGenerationSizeMb: 16, maxOldGenerationSizeMb: 192 };
 
 function inWorkers(
   script: string,
@@ -104,25 +120,38 @@ function inWorkers(
 ): Promise<FactsResult[]> {
   return new Promise((resolve, reject) => {
     const results = new Map<string, FactsResult>();
+    /** Jobs of batches whose worker died: analysed in this thread at the end. */
+    const orphans: FactsJob[] = [];
     let next = 0;
     let done = 0;
     let batchId = 0;
     let settled = false;
-    const workers: Worker[] = [];
-    const finish = (err?: unknown): void => {
+    const live = new Set<Worker>();
+    const inFlight = new Map<Worker, FactsJob[]>();
+    const finish = (): void => {
       if (settled) return;
       settled = true;
-      for (const w of workers) void w.terminate();
-      if (err) reject(err);
-      else
+      for (const w of live) void w.terminate();
+      live.clear();
+      const rest = options.cancelled?.() ? [] : [...orphans, ...jobs.slice(next)];
+      const complete = (): void =>
         resolve(
           jobs.flatMap((j) => (results.has(j.abs) ? [results.get(j.abs) as FactsResult] : [])),
         );
+      if (rest.length === 0) return complete();
+      inThisThread(
+        rest.filter((j) => !results.has(j.abs)),
+        { ...options, progress: undefined },
+      ).then((more) => {
+        for (const r of more) results.set(r.abs, r);
+        complete();
+      }, reject);
     };
     const feed = (w: Worker): boolean => {
       if (next >= jobs.length || options.cancelled?.()) return false;
       const items = jobs.slice(next, next + BATCH);
       next += items.length;
+      inFlight.set(w, items);
       w.postMessage({
         id: batchId++,
         items,
@@ -131,25 +160,39 @@ function inWorkers(
       });
       return true;
     };
-    let busy = 0;
+    /** A worker that failed: its batch goes to this thread, the others carry on. */
+    const lose = (w: Worker): void => {
+      if (!live.delete(w)) return;
+      void w.terminate();
+      orphans.push(...(inFlight.get(w) ?? []));
+      inFlight.delete(w);
+      if (live.size === 0 || inFlight.size === 0) finish();
+    };
     const count = Math.min(threads, Math.ceil(jobs.length / BATCH));
     for (let i = 0; i < count; i++) {
-      const w = new Worker(script);
-      workers.push(w);
+      let w: Worker;
+      try {
+        w = new Worker(script, { resourceLimits: WORKER_LIMITS });
+      } catch (err) {
+        if (live.size > 0) break;
+        reject(err);
+        return;
+      }
+      live.add(w);
       w.on('message', (msg: WorkerReply) => {
-        for (const r of msg.results) results.set(r.abs, r);
-        done += msg.results.length;
+        const batch = JSON.parse(msg.json) as FactsResult[];
+        for (const r of batch) results.set(r.abs, r);
+        done += batch.length;
         options.progress?.(done, jobs.length);
-        busy--;
-        if (feed(w)) busy++;
-        else if (busy === 0) finish();
+        if (msg.fault) return lose(w);
+        if (!msg.last) return;
+        inFlight.delete(w);
+        if (!feed(w) && inFlight.size === 0) finish();
       });
-      w.on('error', (err) => finish(err));
-      w.on('exit', (code) => {
-        if (code !== 0 && !settled) finish(new Error(`worker exited with ${code}`));
-      });
-      if (feed(w)) busy++;
+      w.on('error', () => lose(w));
+      w.on('exit', () => lose(w));
+      if (!feed(w)) break;
     }
-    if (busy === 0) finish();
+    if (inFlight.size === 0) finish();
   });
 }

@@ -9,7 +9,7 @@ import type {
   WorkspaceReport,
 } from '../../../rules/api';
 import { RULES } from '../../../rules/index';
-import type { ModuleFacts } from './facts';
+import { FileNodes, type ModuleFacts } from './facts';
 import { lowerSeverity, type Finding, type LocalFinding, type Severity } from './findings';
 import type { Analysis } from './index';
 import type { RouteRecord } from './routes';
@@ -85,16 +85,85 @@ export function enclosingFunction(node: Node): string | null {
   return q || null;
 }
 
+/**
+ * `enclosingFunction` over the file's def and class nodes, collected once: a binary search and a
+ * walk up their nesting, instead of `Node.parent` steps (each one a walk down from the root in
+ * tree-sitter, so quadratic in the depth of deeply nested expressions).
+ */
+function enclosingFunctionIndex(nodes: FileNodes): (node: Node) => string | null {
+  let defs: { start: number; end: number; node: Node; parent: number }[] | null = null;
+  const build = (): NonNullable<typeof defs> => {
+    const all = [...nodes.ofType('function_definition'), ...nodes.ofType('class_definition')]
+      .map((node) => ({
+        start: node.startIndex,
+        end: node.endIndex,
+        node,
+        parent: -1,
+      }))
+      .sort((a, b) => a.start - b.start || b.end - a.end);
+    const open: number[] = [];
+    all.forEach((d, i) => {
+      while (open.length && all[open[open.length - 1]].end <= d.start) open.pop();
+      d.parent = open.length ? open[open.length - 1] : -1;
+      open.push(i);
+    });
+    return all;
+  };
+  return (node: Node): string | null => {
+    const start = node.startIndex;
+    const end = node.endIndex;
+    // A zero-width node (inserted by error recovery) at a def's edge: only its parents know.
+    if (start === end) return enclosingFunction(node);
+    defs ??= build();
+    let lo = 0;
+    let hi = defs.length - 1;
+    let k = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (defs[mid].start <= start) {
+        k = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    const chain: Node[] = [];
+    for (; k >= 0; k = defs[k].parent) {
+      const d = defs[k];
+      // A def spanning exactly the node is the node itself or inside it (a class body's
+      // `block` that holds one method): no def or class has a child covering all of it.
+      if (d.start <= start && end <= d.end && (d.start < start || end < d.end)) chain.push(d.node);
+    }
+    const parts = chain.reverse().map((n) => ({
+      name: n.childForFieldName('name')?.text ?? '',
+      kind: n.type === 'function_definition' ? ('fn' as const) : ('cls' as const),
+    }));
+    return qualnameOf(parts);
+  };
+}
+
+function qualnameOf(parts: { name: string; kind: 'fn' | 'cls' }[]): string | null {
+  if (!parts.some((p) => p.kind === 'fn')) return null;
+  // Drop trailing classes (code in a class body inside a function belongs to that function).
+  while (parts.length && parts[parts.length - 1].kind === 'cls') parts.pop();
+  let q = '';
+  parts.forEach((p, i) => {
+    if (i === 0) q = p.name;
+    else q += parts[i - 1].kind === 'fn' ? `.<locals>.${p.name}` : `.${p.name}`;
+  });
+  return q || null;
+}
+
 /** Run every file rule over one parsed file. Rule errors become findings-free, never throws. */
 export function runFileRules(
   file: string,
   source: string,
   tree: Tree,
   facts: ModuleFacts,
+  shared?: FileNodes,
 ): LocalFinding[] {
   const out: LocalFinding[] = [];
-  const byType = new Map<string, Node[]>();
   const root = tree.rootNode;
+  const nodes = shared ?? new FileNodes(root);
+  const enclosing = enclosingFunctionIndex(nodes);
   let current: RuleMeta | null = null;
   const ctx: FileContext = {
     file,
@@ -102,14 +171,12 @@ export function runFileRules(
     root,
     facts,
     nodesOfType(type: string): Node[] {
-      let list = byType.get(type);
-      if (!list) {
-        list = root.descendantsOfType(type).filter((n): n is Node => !!n);
-        byType.set(type, list);
-      }
-      return list;
+      return nodes.ofType(type);
     },
-    enclosingFunction,
+    nodesIn(node: Node, type: string): Node[] {
+      return nodes.within(type, node.startIndex, node.endIndex);
+    },
+    enclosingFunction: enclosing,
     report(r: FileReport): void {
       if (!current) return;
       const node = r.node;
@@ -121,7 +188,7 @@ export function runFileRules(
         column: r.column ?? (node ? node.startPosition.column : 0),
         endLine: r.endLine ?? (node ? node.endPosition.row + 1 : line),
         endColumn: r.endColumn ?? (node ? node.endPosition.column : 0),
-        fn: node ? enclosingFunction(node) : null,
+        fn: node ? enclosing(node) : null,
         exposureSensitive: current.exposureSensitive,
         severity: r.severity,
         fix: r.fix,

@@ -1,26 +1,37 @@
 import * as path from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import type { Parser } from 'web-tree-sitter';
 import { discover, errText, moduleNameFor, relPath } from './discovery';
 import type { ModuleFacts } from './facts';
 import type { Finding } from './findings';
 import {
-  combine,
   DEFAULT_MAX_FILE_BYTES,
   factsFor,
   readSource,
   type Analysis,
   type AnalyzeOptions,
 } from './index';
+import { FileState, type FileChange } from './incremental/fileState';
+import { routesByHandler, ruleSettings, scanIntoStore } from './incremental/scan';
+import { fileKey, type ItemLists } from './incremental/signature';
+import { combineTraced, type Relevance } from './incremental/trace';
+import { ImportGraph, WarmFallback, warmUpdate, type WarmState } from './incremental/warm';
 import { createPythonParser } from './parser';
 import { computeAllFacts } from './pool';
-import { DEFAULT_CONFIG, scanAnalysis, type ConfigResolver } from './scan';
+import { DEFAULT_CONFIG, type ConfigResolver } from './scan';
 import type { EngineDiagnostic } from './types';
 import type { WorkspaceFile } from './workspace';
 
 /**
- * A long-lived engine for editors: per-file facts are cached and recomputed for one changed
- * file alone; the workspace passes (model, dependencies, exposure, rules) rerun over the cached
- * facts, which is cheap. The CLI uses the one-shot `analyzeWorkspace` instead.
+ * A long-lived engine for editors. Per-file facts are cached; open documents keep their syntax
+ * tree and are re-analysed statement by statement (incremental/fileState.ts). After an edit:
+ * - when the file's graph signature is unchanged (incremental/signature.ts), the previous
+ *   analysis is patched and only the rules that depend on the file re-run (the warm path,
+ *   incremental/warm.ts);
+ * - otherwise the workspace passes and every rule re-run over the cached facts (the cold path,
+ *   what `scanWorkspace` computes).
+ * Both give the same routes and findings (test/incremental.test.ts). The CLI uses the one-shot
+ * `analyzeWorkspace` / `scanWorkspace` instead.
  */
 
 interface CachedFile {
@@ -31,10 +42,35 @@ interface CachedFile {
   error: string | null;
   /** Source text as last analysed (open documents and files read from disk). */
   source: string | null;
+  /** Open documents: the syntax tree and per-statement results, for incremental edits. */
+  state?: FileState;
 }
 
 export interface SessionOptions extends Omit<AnalyzeOptions, 'overlays'> {
   config?: ConfigResolver;
+}
+
+/** What the last `updateFile` did (for logs and the latency benchmark). */
+export interface UpdateInfo {
+  /** warm: patched; cold: everything re-runs on the next query; none: nothing to do. */
+  path: 'warm' | 'cold' | 'none';
+  /** Why the warm path was not taken. */
+  reason: string | null;
+  file: FileChange['mode'] | 'new';
+  fileMs: number;
+  workspaceMs: number;
+  affectedRoutes: number;
+  taintRoutes: number;
+  /** Milliseconds by step of the file's and the workspace's update. */
+  steps: Record<string, number>;
+}
+
+/** What changed since the last `takeChanges()`. */
+export interface SessionChanges {
+  /** Files (relative to cwd) whose findings or notes may have changed; null: any file. */
+  files: Set<string> | null;
+  /** The route inventory changed (or moved). */
+  routes: boolean;
 }
 
 export class EngineSession {
@@ -44,9 +80,15 @@ export class EngineSession {
   private sourceRoots = new Set<string>();
   private discoveryDiagnostics: EngineDiagnostic[] = [];
   private cachedAnalysis: Analysis | null = null;
-  private cachedFindings: Finding[] | null = null;
+  private relevance: Relevance | null = null;
+  /** Findings of `cachedAnalysis` and what the warm path needs; null until computed. */
+  private warm: WarmState | null = null;
+  private routesKey = '';
+  private changedFiles: Set<string> | null = null;
+  private routesChanged = true;
   private readonly cwd: string;
   private readonly maxBytes: number;
+  lastUpdate: UpdateInfo | null = null;
 
   constructor(private options: SessionOptions) {
     this.cwd = path.resolve(options.cwd);
@@ -76,7 +118,7 @@ export class EngineSession {
     this.sourceRoots = found.sourceRoots;
     this.discoveryDiagnostics = found.diagnostics;
     const keep = new Set(found.files.map((f) => f.abs));
-    for (const abs of [...this.files.keys()]) if (!keep.has(abs)) this.files.delete(abs);
+    for (const abs of [...this.files.keys()]) if (!keep.has(abs)) this.drop(abs);
     const todo = found.files.filter((f) => {
       const existing = this.files.get(f.abs);
       return !existing || existing.facts === null;
@@ -93,6 +135,7 @@ export class EngineSession {
     );
     for (const r of results) {
       const rel = relPath(this.cwd, r.abs);
+      this.files.get(r.abs)?.state?.dispose();
       this.files.set(
         r.abs,
         'error' in r
@@ -101,6 +144,11 @@ export class EngineSession {
       );
     }
     this.invalidate();
+  }
+
+  private drop(abs: string): void {
+    this.files.get(abs)?.state?.dispose();
+    this.files.delete(abs);
   }
 
   private analyseFromDisk(p: Parser, abs: string): CachedFile {
@@ -121,18 +169,164 @@ export class EngineSession {
     }
   }
 
-  /** A file's text changed (open document) or appeared on disk; `null` text re-reads the disk. */
+  /**
+   * A file's text changed (open document) or appeared on disk; `null` text re-reads the disk.
+   * Open documents are re-analysed incrementally and, when the edit keeps the route graph, the
+   * analysis is patched at once (`lastUpdate` says which path was taken).
+   */
   async updateFile(abs: string, text: string | null): Promise<void> {
     const p = await this.ensureParser();
+    const t0 = performance.now();
     const before = this.files.get(abs);
+    // FASTAPI_LENS_WARM=0: every edit re-runs everything (the behaviour before incremental
+    // analysis; the latency benchmark compares the two).
+    const incremental = process.env.FASTAPI_LENS_WARM !== '0';
+    if (incremental && text !== null && before && before.facts && before.source !== null) {
+      if (text.length <= this.maxBytes && this.editIncrementally(p, before, text, t0)) return;
+    }
+    before?.state?.dispose();
     const next = text === null ? this.analyseFromDisk(p, abs) : this.analyseText(p, abs, text);
     this.files.set(abs, next);
     if (path.basename(abs) === '__init__.py' && !before) this.packages.add(path.dirname(abs));
     this.invalidate();
+    this.lastUpdate = {
+      path: 'cold',
+      reason: before ? 'not an open document' : 'new file',
+      file: 'new',
+      fileMs: performance.now() - t0,
+      workspaceMs: 0,
+      affectedRoutes: 0,
+      taintRoutes: 0,
+      steps: {},
+    };
+  }
+
+  /** The incremental path for a file with facts and text; false when it does not apply. */
+  private editIncrementally(p: Parser, file: CachedFile, text: string, t0: number): boolean {
+    const oldFacts = file.facts as ModuleFacts;
+    let state = file.state;
+    if (!state) {
+      if (file.source !== text) {
+        // First edit of a file opened just now: the tree of the text the facts came from.
+        try {
+          state = FileState.adopt(p, file.abs, file.source as string, oldFacts);
+        } catch {
+          return false;
+        }
+      } else {
+        try {
+          file.state = FileState.adopt(p, file.abs, text, oldFacts);
+        } catch {
+          return false;
+        }
+        this.lastUpdate = this.info('none', null, 'unchanged', t0, t0);
+        return true;
+      }
+      file.state = state;
+    }
+    const X = this.workspaceFile(file);
+    const rel = this.relevance;
+    // Before the edit: the file-level key (its positions move in place during the update).
+    const oldFileKey = this.warm && rel && X ? fileKey(oldFacts, rel) : '';
+    let change: FileChange;
+    try {
+      change = state.update(p, text);
+    } catch {
+      state.dispose();
+      file.state = undefined;
+      return false;
+    }
+    file.facts = state.facts;
+    file.source = text;
+    const t1 = performance.now();
+    if (change.mode === 'unchanged') {
+      this.lastUpdate = this.info('none', null, 'unchanged', t0, t1);
+      return true;
+    }
+    if (!this.warm || !rel || !X) {
+      this.invalidate();
+      this.lastUpdate = this.info('cold', 'no previous analysis', change.mode, t0, t1);
+      return true;
+    }
+    const oldParts: ItemLists[] =
+      change.mode === 'full' ? [oldFacts] : change.removed.map((g) => g.items);
+    try {
+      const r = warmUpdate(this.warm, X, state, change, oldParts, oldFileKey);
+      this.cachedAnalysis = r.analysis;
+      this.warm.analysis = r.analysis;
+      const t2 = performance.now();
+      r.analysis.report.diagnostics = this.diagnostics();
+      const t3 = performance.now();
+      this.warm.store.reprocess(r.touched, this.byRel(r.analysis), this.processOptions());
+      const t4 = performance.now();
+      if (this.changedFiles) for (const f of r.touched) this.changedFiles.add(f);
+      if (r.routesMoved) this.routesChanged = true;
+      this.lastUpdate = {
+        ...this.info('warm', null, change.mode, t0, t1),
+        affectedRoutes: r.stats.affectedRoutes,
+        taintRoutes: r.stats.taintRoutes,
+        steps: {
+          ...Object.fromEntries(Object.entries(change.ms).map(([k, v]) => [`file.${k}`, v])),
+          ...r.stats.ms,
+          diagnostics: t3 - t2,
+          reprocess: t4 - t3,
+        },
+      };
+      if (process.env.FASTAPI_LENS_VERIFY_WARM) this.verifyWarm();
+    } catch (err) {
+      if (!(err instanceof WarmFallback) && process.env.FASTAPI_LENS_VERIFY_WARM) throw err;
+      this.invalidate();
+      this.lastUpdate = this.info('cold', errText(err), change.mode, t0, t1);
+    }
+    return true;
+  }
+
+  private info(
+    pathTaken: UpdateInfo['path'],
+    reason: string | null,
+    mode: UpdateInfo['file'],
+    t0: number,
+    t1: number,
+  ): UpdateInfo {
+    return {
+      path: pathTaken,
+      reason,
+      file: mode,
+      fileMs: t1 - t0,
+      workspaceMs: performance.now() - t1,
+      affectedRoutes: 0,
+      taintRoutes: 0,
+      steps: {},
+    };
+  }
+
+  private byRelCache: { analysis: Analysis; map: Map<string, WorkspaceFile> } | null = null;
+
+  /** Files of an analysis by relative path (memoized: the warm path keeps the same files). */
+  private byRel(analysis: Analysis): Map<string, WorkspaceFile> {
+    if (this.byRelCache?.analysis.files !== analysis.files)
+      this.byRelCache = { analysis, map: new Map(analysis.files.map((f) => [f.rel, f])) };
+    return this.byRelCache.map;
+  }
+
+  /** The analysis' WorkspaceFile for a cached file, when it is the one the analysis has. */
+  private workspaceFile(file: CachedFile): WorkspaceFile | null {
+    const X = this.cachedAnalysis?.workspace.files.get(file.abs);
+    return X && X.facts === file.facts ? X : null;
+  }
+
+  /** An open document was closed: drop its tree (its text goes back to the disk's). */
+  closeFile(abs: string): void {
+    const f = this.files.get(abs);
+    if (f?.state) {
+      f.state.dispose();
+      f.state = undefined;
+    }
   }
 
   removeFile(abs: string): void {
-    if (this.files.delete(abs)) {
+    if (this.files.has(abs)) {
+      this.drop(abs);
       if (path.basename(abs) === '__init__.py') this.packages.delete(path.dirname(abs));
       this.invalidate();
     }
@@ -152,13 +346,23 @@ export class EngineSession {
 
   private invalidate(): void {
     this.cachedAnalysis = null;
-    this.cachedFindings = null;
+    this.relevance = null;
+    this.warm = null;
+    this.changedFiles = null;
   }
 
-  /** The workspace model over the cached facts (memoized until the next change). */
-  analysis(): Analysis {
-    if (this.cachedAnalysis) return this.cachedAnalysis;
-    const files: WorkspaceFile[] = [];
+  /**
+   * Files whose findings may have changed, and whether routes did, since the last call (for
+   * publishing only what changed).
+   */
+  takeChanges(): SessionChanges {
+    const out: SessionChanges = { files: this.changedFiles, routes: this.routesChanged };
+    this.changedFiles = this.warm ? new Set() : null;
+    this.routesChanged = false;
+    return out;
+  }
+
+  private diagnostics(): EngineDiagnostic[] {
     const diagnostics: EngineDiagnostic[] = [...this.discoveryDiagnostics];
     for (const f of this.files.values()) {
       if (!f.facts) {
@@ -170,20 +374,115 @@ export class EngineSession {
           file: f.rel,
           message: `syntax errors (${f.facts.parseErrors}); analysed what could be parsed`,
         });
+    }
+    return diagnostics;
+  }
+
+  /** The workspace model over the cached facts (memoized until the next change). */
+  analysis(): Analysis {
+    if (this.cachedAnalysis) return this.cachedAnalysis;
+    const files: WorkspaceFile[] = [];
+    for (const f of this.files.values()) {
+      if (!f.facts) continue;
       const { module, isPackage } = moduleNameFor(f.abs, this.packages, this.sourceRoots);
       files.push({ abs: f.abs, rel: f.rel, module, isPackage, facts: f.facts });
     }
-    this.cachedAnalysis = combine(files, diagnostics, this.cwd, this.options);
-    return this.cachedAnalysis;
+    const { analysis, relevance } = combineTraced(
+      files,
+      this.diagnostics(),
+      this.cwd,
+      this.options,
+    );
+    this.cachedAnalysis = analysis;
+    this.relevance = relevance;
+    this.warm = null;
+    this.changedFiles = null;
+    const key = JSON.stringify(analysis.report.routes);
+    if (key !== this.routesKey) {
+      this.routesKey = key;
+      this.routesChanged = true;
+    }
+    return analysis;
+  }
+
+  private processOptions() {
+    return {
+      config: this.options.config ?? { forFile: () => DEFAULT_CONFIG },
+      sourceOf: (abs: string) => this.sourceOf(abs),
+    };
   }
 
   findings(): Finding[] {
-    if (this.cachedFindings) return this.cachedFindings;
-    const config = this.options.config ?? { forFile: () => DEFAULT_CONFIG };
-    this.cachedFindings = scanAnalysis(this.analysis(), {
-      config,
-      sourceOf: (abs) => this.sourceOf(abs),
-    });
-    return this.cachedFindings;
+    return this.ensureWarm().store.findings();
   }
+
+  /** Findings of one file (relative path). */
+  findingsOf(rel: string): Finding[] {
+    return this.ensureWarm().store.findingsOf(rel);
+  }
+
+  private ensureWarm(): WarmState {
+    if (this.warm) return this.warm;
+    const analysis = this.analysis();
+    const options = this.processOptions();
+    const store = scanIntoStore(analysis, options);
+    const warm: WarmState = {
+      analysis,
+      relevance: this.relevance as Relevance,
+      store,
+      byHandler: routesByHandler(analysis.records),
+      settings: ruleSettings(analysis, options.config),
+      localFindings: new Map(analysis.files.map((f) => [f.rel, f.facts.local ?? []])),
+      imports: new ImportGraph(analysis.workspace, analysis.files),
+      authDependencies: this.options.authDependencies ?? [],
+      refs: new Map(),
+    };
+    this.warm = warm;
+    this.changedFiles = null;
+    return warm;
+  }
+
+  /**
+   * Re-run the full per-file pass on open documents and adopt it where the incremental one
+   * differs (file rules that test the whole text for a word can switch on for a statement
+   * that did not change). Cheap to call when typing pauses; returns the files that differed.
+   */
+  async verifyOpenFiles(): Promise<string[]> {
+    const p = await this.ensureParser();
+    const differ: string[] = [];
+    for (const f of this.files.values()) {
+      if (!f.state || f.source === null) continue;
+      const full = factsFor(p, f.abs, f.source);
+      if (sameFacts(full, f.state.facts)) continue;
+      differ.push(f.rel);
+      f.state.dispose();
+      f.state = FileState.create(p, f.abs, f.source);
+      f.facts = f.state.facts;
+    }
+    if (differ.length) this.invalidate();
+    return differ;
+  }
+
+  /** FASTAPI_LENS_VERIFY_WARM: compare the warm result with a full recompute (tests, bench). */
+  private verifyWarm(): void {
+    const warmRoutes = JSON.stringify(this.analysis().report.routes);
+    const warmFindings = JSON.stringify(this.findings());
+    this.invalidate();
+    const coldRoutes = JSON.stringify(this.analysis().report.routes);
+    const coldFindings = JSON.stringify(this.findings());
+    if (coldRoutes !== warmRoutes || coldFindings !== warmFindings)
+      throw new Error('the warm path differs from a full recompute');
+  }
+}
+
+/** Facts equal, file-rule findings compared as sets (their order is rule by rule). */
+export function sameFacts(a: ModuleFacts, b: ModuleFacts): boolean {
+  const norm = (f: ModuleFacts) => ({
+    ...f,
+    local: [...f.local].map((x) => JSON.stringify(x)).sort(),
+  });
+  return isDeepStrictEqual(
+    JSON.parse(JSON.stringify(norm(a))),
+    JSON.parse(JSON.stringify(norm(b))),
+  );
 }

@@ -109,8 +109,7 @@ function findingsFor(
   folder: LensFolder,
   abs: string,
 ): { finding: Finding; diagnostic: Diagnostic }[] {
-  const rel = folder.rel(abs);
-  const all = folder.findings().filter((f) => f.file === rel);
+  const all = folder.findingsOf(abs);
   const records = folder.analysis().records;
   const out: { finding: Finding; diagnostic: Diagnostic }[] = [];
   const seen = new Set<Finding>();
@@ -186,11 +185,7 @@ export async function codeActions(lens: Lens, params: CodeActionParams): Promise
 
   // Fix all: every safe fix of the file, when asked for (or offered among source actions).
   if (only ? wants(only, FIX_ALL_KIND) : true) {
-    const rel = folder.rel(abs);
-    const edits = fixAllEdits(
-      ctx,
-      folder.findings().filter((f) => f.file === rel),
-    );
+    const edits = fixAllEdits(ctx, folder.findingsOf(abs));
     if (edits.length > 0)
       out.push({
         title: 'Fix all safe FastAPI Security Lens problems',

@@ -94,21 +94,31 @@ function relatedFor(
   return out;
 }
 
-function recordFor(records: RouteRecord[], f: Finding): RouteRecord | null {
+/** Routes by the file they are registered in (what a finding's route names). */
+export function recordsByFile(records: RouteRecord[]): Map<string, RouteRecord[]> {
+  const out = new Map<string, RouteRecord[]>();
+  for (const r of records) {
+    const list = out.get(r.route.file);
+    if (list) list.push(r);
+    else out.set(r.route.file, [r]);
+  }
+  return out;
+}
+
+function recordFor(records: Map<string, RouteRecord[]>, f: Finding): RouteRecord | null {
   const r = f.route;
   if (!r) return null;
   return (
-    records.find(
-      (x) => x.route.file === r.file && x.route.line === r.line && x.route.path === r.path,
-    ) ?? null
+    records.get(r.file)?.find((x) => x.route.line === r.line && x.route.path === r.path) ?? null
   );
 }
 
 export function findingToDiagnostic(
   folder: LensFolder,
   f: Finding,
-  records: RouteRecord[],
+  records: RouteRecord[] | Map<string, RouteRecord[]>,
 ): Diagnostic {
+  const byFile = Array.isArray(records) ? recordsByFile(records) : records;
   const d: Diagnostic = {
     range: range(f.line, f.column, f.endLine, f.endColumn),
     severity: severityOf(f.severity),
@@ -118,7 +128,7 @@ export function findingToDiagnostic(
     message: f.message,
     data: { fingerprint: f.fingerprint, code: f.code, line: f.line } satisfies DiagnosticData,
   };
-  const related = relatedFor(folder, f, recordFor(records, f));
+  const related = relatedFor(folder, f, recordFor(byFile, f));
   if (related.length) d.relatedInformation = related;
   return d;
 }
@@ -160,7 +170,8 @@ export function diagnosticsByFile(
     if (list) list.push(d);
     else out.set(abs, [d]);
   };
-  for (const f of findings) add(folder.abs(f.file), findingToDiagnostic(folder, f, records));
+  const byFile = recordsByFile(records);
+  for (const f of findings) add(folder.abs(f.file), findingToDiagnostic(folder, f, byFile));
   for (const n of notes) {
     const abs = folder.abs(n.file);
     if (abs.endsWith('.py') && folder.contains(abs)) add(abs, engineNote(n));
@@ -169,6 +180,29 @@ export function diagnosticsByFile(
   for (const c of folder.config.diagnostics) {
     if (path.basename(c.file) === 'pyproject.toml') add(c.file, configNote(c));
     else logs(`${c.file}: ${c.message}`);
+  }
+  return out;
+}
+
+/**
+ * Diagnostics of some files only (relative paths), after an edit that touched just them: their
+ * findings and engine notes (configuration notes do not change with an edit).
+ */
+export function diagnosticsOfFiles(
+  folder: LensFolder,
+  rels: Set<string>,
+  records: Map<string, RouteRecord[]>,
+  notes: EngineDiagnostic[],
+): Map<string, Diagnostic[]> {
+  const out = new Map<string, Diagnostic[]>();
+  for (const rel of rels) {
+    const abs = folder.abs(rel);
+    const list: Diagnostic[] = [];
+    for (const f of folder.session.findingsOf(rel))
+      list.push(findingToDiagnostic(folder, f, records));
+    if (abs.endsWith('.py') && folder.contains(abs))
+      for (const n of notes) if (n.file === rel) list.push(engineNote(n));
+    out.set(abs, list);
   }
   return out;
 }

@@ -32,8 +32,10 @@ export class LensFolder {
   /** The initial (or last full) load finished. */
   loaded = false;
   loading: Promise<void> | null = null;
-  /** Last routes JSON summary sent, to notify only on change. */
+  /** Set once routes were notified (the first notification skips the code lens refresh). */
   lastRoutesKey = '';
+  /** Diagnostics of every file were computed once since the last load (later: changed files). */
+  publishedOnce = false;
   private excludeMatcher: ReturnType<typeof ignore> | null = null;
 
   constructor(
@@ -147,6 +149,7 @@ export class LensFolder {
     await this.reapplyOpenDocuments();
     await this.flush();
     this.loaded = true;
+    this.publishedOnce = false;
     return true;
   }
 
@@ -156,6 +159,11 @@ export class LensFolder {
 
   findings(): Finding[] {
     return this.session.findings();
+  }
+
+  /** Findings of one file (absolute path). */
+  findingsOf(abs: string): Finding[] {
+    return this.session.findingsOf(this.rel(abs));
   }
 
   /** Current text of a file: open buffer, engine copy, or disk. */

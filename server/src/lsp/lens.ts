@@ -14,10 +14,11 @@ import {
   type LensSettings,
   type RoutesChangedParams,
 } from '../protocol';
-import { diagnosticsByFile } from './diagnostics';
+import { diagnosticsByFile, diagnosticsOfFiles, recordsByFile } from './diagnostics';
 import { LensFolder, type DocumentSource } from './folder';
 import { errorText, type Logger } from './safe';
 import { normalizeSettings } from './settings';
+import { warmUpEngine } from './warmup';
 import { pathToUri, rememberUri, uriToPath } from './uri';
 
 /**
@@ -27,6 +28,12 @@ import { pathToUri, rememberUri, uriToPath } from './uri';
  */
 
 export const DEBOUNCE_MS = 150;
+
+/**
+ * After edits stop for this long, open documents get one full per-file pass, to catch what the
+ * statement-level re-analysis cannot see (a rule switched on by a word typed elsewhere).
+ */
+export const VERIFY_IDLE_MS = 2000;
 
 export interface ClientFeatures {
   configuration: boolean;
@@ -77,6 +84,17 @@ export class Lens implements DocumentSource {
   private readonly loggedNotes = new Set<string>();
   /** Called after a folder's diagnostics were recomputed (tests, code lens refresh). */
   afterPublish: (folder: LensFolder) => void = () => undefined;
+  /** Delay between an edit and the re-analysis (`initializationOptions.debounceMs`). */
+  debounceMs = DEBOUNCE_MS;
+  /** Idle delay before the full per-file check of open documents (0: never). */
+  verifyIdleMs = VERIFY_IDLE_MS;
+  /** Log how each re-analysis went (`initializationOptions.logTimings`, for the benchmark). */
+  logTimings = false;
+  /** Compile the incremental paths in the background after loading (`warmUp: false`: not). */
+  warmUp = true;
+  private readonly verifyTimers = new Map<LensFolder, NodeJS.Timeout>();
+  /** Documents changed since their diagnostics were last sent: sent even when unchanged. */
+  private readonly edited = new Set<string>();
 
   constructor(
     readonly connection: Connection,
@@ -111,12 +129,13 @@ export class Lens implements DocumentSource {
     this.documentChanged(uri, 0);
   }
 
-  documentChanged(uri: string, delay = DEBOUNCE_MS): void {
+  documentChanged(uri: string, delay = this.debounceMs): void {
     const abs = uriToPath(uri);
     if (!abs || !abs.endsWith('.py')) return;
     const folder = this.folderFor(abs, true);
     if (!folder) return;
     folder.dirty.add(abs);
+    this.edited.add(abs);
     this.schedule(folder, delay);
   }
 
@@ -185,7 +204,7 @@ export class Lens implements DocumentSource {
    * Debounced refresh of a folder: each edit pushes it back by `delay`, except that an
    * immediate refresh already pending (a document just opened or closed) is kept.
    */
-  schedule(folder: LensFolder, delay = DEBOUNCE_MS): void {
+  schedule(folder: LensFolder, delay = this.debounceMs): void {
     const existing = this.timers.get(folder);
     const due = Date.now() + delay;
     if (existing) {
@@ -202,11 +221,38 @@ export class Lens implements DocumentSource {
   /** Apply pending edits and publish what changed. */
   async refresh(folder: LensFolder): Promise<void> {
     try {
-      await folder.flush();
+      const flushed = await folder.flush();
       this.publish(folder);
+      this.scheduleVerify(folder);
+      const u = folder.session.lastUpdate;
+      if (this.logTimings && flushed && u)
+        this.log.info(
+          `timing ${JSON.stringify({ path: u.path, reason: u.reason, file: u.file, fileMs: u.fileMs, workspaceMs: u.workspaceMs })}`,
+        );
     } catch (err) {
       this.log.error(`analysis failed: ${errorText(err)}`);
     }
+  }
+
+  /** Once edits pause: a full per-file pass over open documents, published if it differs. */
+  private scheduleVerify(folder: LensFolder): void {
+    if (this.verifyIdleMs <= 0) return;
+    const existing = this.verifyTimers.get(folder);
+    if (existing) clearTimeout(existing);
+    const timer = setTimeout(() => {
+      this.verifyTimers.delete(folder);
+      if (this.timers.has(folder) || folder.dirty.size) return;
+      void folder.session
+        .verifyOpenFiles()
+        .then((differ) => {
+          if (differ.length === 0) return;
+          this.log.info(`re-analysed ${differ.join(', ')} in full after edits`);
+          this.publish(folder);
+        })
+        .catch((err) => this.log.error(`verification failed: ${errorText(err)}`));
+    }, this.verifyIdleMs);
+    timer.unref?.();
+    this.verifyTimers.set(folder, timer);
   }
 
   /** Safe findings of a folder (an engine error is logged, never thrown). */
@@ -227,32 +273,57 @@ export class Lens implements DocumentSource {
     if (!folder.loaded) return;
     const enabled = folder.settings.enable;
     let byFile = new Map<string, Diagnostic[]>();
+    let routesChanged = true;
+    /** Files to look at: null = every file of the folder. */
+    let only: Set<string> | null = null;
     if (enabled) {
       const analysis = folder.analysis();
-      const findings = this.findingsOf(folder);
-      byFile = diagnosticsByFile(
-        folder,
-        findings,
-        analysis.records,
-        analysis.report.diagnostics,
-        (message) => {
-          if (this.loggedNotes.has(message)) return;
-          this.loggedNotes.add(message);
-          this.log.info(message);
-        },
-      );
+      this.findingsOf(folder);
+      const changes = folder.session.takeChanges();
+      routesChanged = changes.routes;
+      const logs = (message: string) => {
+        if (this.loggedNotes.has(message)) return;
+        this.loggedNotes.add(message);
+        this.log.info(message);
+      };
+      if (changes.files && folder.publishedOnce) {
+        // Only the files an edit touched (the warm path says which), and edited documents.
+        const rels = new Set(changes.files);
+        for (const abs of this.edited) if (folder.contains(abs)) rels.add(folder.rel(abs));
+        only = new Set([...rels].map((rel) => folder.abs(rel)));
+        byFile = diagnosticsOfFiles(
+          folder,
+          rels,
+          recordsByFile(analysis.records),
+          analysis.report.diagnostics,
+        );
+      } else {
+        byFile = diagnosticsByFile(
+          folder,
+          this.findingsOf(folder),
+          analysis.records,
+          analysis.report.diagnostics,
+          logs,
+        );
+        folder.publishedOnce = true;
+      }
     }
     const workspaceScope = folder.settings.diagnostics.scope === 'workspace';
     const visible = (abs: string): boolean =>
       workspaceScope || this.isOpen(abs) || abs.endsWith('pyproject.toml');
     const targets = new Set<string>();
     for (const abs of byFile.keys()) if (visible(abs)) targets.add(abs);
-    for (const [abs, p] of this.published) if (p.folder === folder) targets.add(abs);
+    if (only) {
+      for (const abs of only) if (this.published.get(abs)?.folder === folder) targets.add(abs);
+    } else for (const [abs, p] of this.published) if (p.folder === folder) targets.add(abs);
+    // Edited documents get their diagnostics (with the new version) even when unchanged.
+    for (const abs of this.edited) if (folder.contains(abs) && this.isOpen(abs)) targets.add(abs);
     for (const abs of targets) {
       const diags = visible(abs) ? (byFile.get(abs) ?? []) : [];
       const json = JSON.stringify(diags);
       const before = this.published.get(abs);
-      if (before ? before.json === json : diags.length === 0) continue;
+      const force = this.edited.delete(abs) && this.isOpen(abs);
+      if (!force && (before ? before.json === json : diags.length === 0)) continue;
       const uri = before?.uri ?? pathToUri(abs);
       if (diags.length === 0) this.published.delete(abs);
       else this.published.set(abs, { folder, json, uri });
@@ -261,7 +332,7 @@ export class Lens implements DocumentSource {
         version === null ? { uri, diagnostics: diags } : { uri, version, diagnostics: diags },
       );
     }
-    if (enabled) this.notifyRoutes(folder);
+    if (enabled && routesChanged) this.notifyRoutes(folder);
     this.afterPublish(folder);
   }
 
@@ -275,11 +346,8 @@ export class Lens implements DocumentSource {
   }
 
   private notifyRoutes(folder: LensFolder): void {
-    const routes = folder.analysis().report.routes;
-    const key = JSON.stringify(routes);
-    if (key === folder.lastRoutesKey) return;
     const first = folder.lastRoutesKey === '';
-    folder.lastRoutesKey = key;
+    folder.lastRoutesKey = 'sent';
     let total = 0;
     let publicWrite = 0;
     for (const f of this.allFolders()) {
@@ -332,6 +400,8 @@ export class Lens implements DocumentSource {
         reporter?.done();
       }
       this.publish(folder);
+      if (this.warmUp)
+        void warmUpEngine().catch((err) => this.log.warn(`warm-up failed: ${errorText(err)}`));
     };
     folder.loading = run()
       .catch((err) => this.log.error(`loading ${folder.root} failed: ${errorText(err)}`))

@@ -55,9 +55,24 @@ export function startServer(connection: Connection): Lens {
 
   connection.onInitialize((params: InitializeParams): InitializeResult => {
     lens.features = clientFeatures(params.capabilities);
-    const init = params.initializationOptions as { settings?: unknown } | undefined;
+    const init = params.initializationOptions as
+      | {
+          settings?: unknown;
+          debounceMs?: unknown;
+          verifyIdleMs?: unknown;
+          logTimings?: unknown;
+          warmUp?: unknown;
+        }
+      | undefined;
     if (init && typeof init === 'object' && init.settings !== undefined)
       lens.pushedSettings = init.settings;
+    // Delay between an edit and its re-analysis (default 150 ms; the latency benchmark uses 0),
+    // and before the full check of open documents once typing pauses (0: never).
+    const ms = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : null);
+    lens.debounceMs = ms(init?.debounceMs) ?? lens.debounceMs;
+    lens.verifyIdleMs = ms(init?.verifyIdleMs) ?? lens.verifyIdleMs;
+    lens.logTimings = init?.logTimings === true;
+    lens.warmUp = init?.warmUp !== false;
     const folders: WorkspaceFolder[] = params.workspaceFolders ?? [];
     if (folders.length === 0 && params.rootUri)
       folders.push({ uri: params.rootUri, name: path.basename(params.rootUri) });

@@ -1,5 +1,14 @@
 import type { Node, Tree } from 'web-tree-sitter';
-import { dottedName, toExpr, type Expr, type ModuleFacts, type ParamFacts } from '../facts';
+import {
+  DIRECT,
+  dottedName,
+  FileNodes,
+  toExpr,
+  type Expr,
+  type ModuleFacts,
+  type ParamFacts,
+  type SyntaxReader,
+} from '../facts';
 import {
   ARG_PROPAGATING_METHODS,
   CHECK_METHODS_ALL,
@@ -57,7 +66,11 @@ import {
  */
 
 const R = TaintRule;
+
+/** How nodes are read (remembered per node, see FileNodes); set by computeTaintFacts. */
+let S: SyntaxReader = DIRECT;
 const IDENT = /[A-Za-z_][A-Za-z0-9_]*/g;
+const NON_ASCII = /[^\x00-\x7f]/;
 
 /** Literal containers: `parts = []`, `{}`, comprehensions. */
 const CONTAINER_NODES = new Set([
@@ -243,6 +256,8 @@ interface FileCtx {
   moduleKinds: Map<string, ObjKind>;
   selfKinds: Map<string, ObjKind>;
   localDefs: Set<string>;
+  /** Local names bound to `builtins.eval` / `builtins.exec` (`from builtins import eval as e`). */
+  evalAliases: Set<string>;
 }
 
 function buildFileCtx(facts: ModuleFacts): FileCtx {
@@ -264,7 +279,10 @@ function buildFileCtx(facts: ModuleFacts): FileCtx {
     moduleKinds: new Map(),
     selfKinds: new Map(),
     localDefs: new Set(),
+    evalAliases: new Set(),
   };
+  for (const [local, full] of imports)
+    if (full === 'builtins.eval' || full === 'builtins.exec') ctx.evalAliases.add(local);
   for (const fn of facts.funcs) if (fn.scope === '' && !fn.className) ctx.localDefs.add(fn.name);
   for (const c of facts.classes) if (c.scope === '') ctx.localDefs.add(c.name);
   for (const a of facts.assigns) {
@@ -293,7 +311,7 @@ function kindOfCanon(canon: string, kw: (name: string) => Expr | Node | null): O
   const rootIsJinja = canon.startsWith('jinja2.') || canon === last;
   if (rootIsJinja && (last === 'Template' || last === 'Environment')) {
     const ae = kw('autoescape');
-    const text = ae === null ? null : 'k' in ae ? (ae.k === 'bool' ? String(ae.v) : 'x') : ae.text;
+    const text = ae === null ? null : 'k' in ae ? (ae.k === 'bool' ? String(ae.v) : 'x') : S.text(ae);
     const escaped = text !== null && text !== 'False' && text !== 'false' && text !== 'None';
     if (escaped) return null;
     if (canon === last && !canon.startsWith('jinja2.')) return null;
@@ -312,30 +330,30 @@ function kindOfCallExpr(ctx: FileCtx, call: Expr & { k: 'call' }): ObjKind | nul
 
 function literalString(node: Node | null): string | null {
   if (!node) return null;
-  if (node.type === 'string') {
+  if (S.type(node) === 'string') {
     let v = '';
-    for (const c of node.namedChildren) {
+    for (const c of S.named(node)) {
       if (!c) continue;
-      if (c.type === 'interpolation') return null;
-      if (c.type === 'string_content' || c.type === 'escape_sequence') v += c.text;
+      if (S.type(c) === 'interpolation') return null;
+      if (S.type(c) === 'string_content' || S.type(c) === 'escape_sequence') v += S.text(c);
     }
     return v;
   }
-  if (node.type === 'concatenated_string') {
+  if (S.type(node) === 'concatenated_string') {
     let v = '';
-    for (const c of node.namedChildren) {
+    for (const c of S.named(node)) {
       const s = literalString(c);
       if (s === null) return null;
       v += s;
     }
     return v;
   }
-  if (node.type === 'parenthesized_expression') return literalString(node.namedChildren[0]);
+  if (S.type(node) === 'parenthesized_expression') return literalString(S.named(node)[0]);
   return null;
 }
 
 function isPattern(node: Node): boolean {
-  const t = node.type;
+  const t = S.type(node);
   return (
     t === 'pattern_list' ||
     t === 'tuple_pattern' ||
@@ -346,28 +364,28 @@ function isPattern(node: Node): boolean {
 }
 
 function isSequence(node: Node): boolean {
-  const t = node.type;
+  const t = S.type(node);
   return t === 'tuple' || t === 'expression_list' || t === 'list';
 }
 
 function namedItems(node: Node): Node[] {
-  return node.namedChildren.filter((c): c is Node => !!c && c.type !== 'comment');
+  return S.named(node).filter((c): c is Node => !!c && S.type(c) !== 'comment');
 }
 
 function isStringNode(node: Node): boolean {
-  return node.type === 'string' || node.type === 'concatenated_string';
+  return S.type(node) === 'string' || S.type(node) === 'concatenated_string';
 }
 
 function terminates(block: Node | null): boolean {
   if (!block) return false;
   let last = block.lastNamedChild;
-  while (last && last.type === 'comment') last = last.previousNamedSibling;
+  while (last && S.type(last) === 'comment') last = last.previousNamedSibling;
   if (!last) return false;
   return (
-    last.type === 'raise_statement' ||
-    last.type === 'return_statement' ||
-    last.type === 'continue_statement' ||
-    last.type === 'break_statement'
+    S.type(last) === 'raise_statement' ||
+    S.type(last) === 'return_statement' ||
+    S.type(last) === 'continue_statement' ||
+    S.type(last) === 'break_statement'
   );
 }
 
@@ -407,6 +425,8 @@ class FunctionWalker {
   private depth = 0;
   /** Number of dotted keys (`obj.attr`) ever bound: most functions have none. */
   private dotted = 0;
+  /** First names of the dotted keys (`self` of `self.items`) ever given labels. */
+  private readonly dottedRoots = new Set<string>();
 
   constructor(
     private readonly file: FileCtx,
@@ -455,7 +475,7 @@ class FunctionWalker {
 
   block(node: Node | null): void {
     if (!node) return;
-    for (const s of node.namedChildren) if (s) this.stmt(s);
+    for (const s of S.named(node)) if (s) this.stmt(s);
   }
 
   stmt(node: Node): void {
@@ -469,16 +489,16 @@ class FunctionWalker {
   }
 
   private stmtInner(node: Node): void {
-    switch (node.type) {
+    switch (S.type(node)) {
       case 'expression_statement':
-        for (const e of node.namedChildren) {
+        for (const e of S.named(node)) {
           if (!e) continue;
           if (this.mentionsTaint(e)) this.exprStatement(e);
-          else if (e.type === 'assignment') this.quietAssignment(e);
+          else if (S.type(e) === 'assignment') this.quietAssignment(e);
         }
         return;
       case 'return_statement': {
-        const e = node.namedChildren.find((c) => c && c.type !== 'comment');
+        const e = S.named(node).find((c) => c && S.type(c) !== 'comment');
         if (!e || !this.mentionsTaint(e)) return;
         const labels = this.ev(e);
         if (labels.length)
@@ -493,41 +513,41 @@ class FunctionWalker {
         this.ifStatement(node);
         return;
       case 'for_statement': {
-        const right = node.childForFieldName('right');
-        const left = node.childForFieldName('left');
+        const right = S.field(node, 'right');
+        const left = S.field(node, 'left');
         const labels = right && this.mentionsTaint(right) ? this.ev(right) : [];
         const pre = cloneEnv(this.env);
         if (left) this.bindTarget(left, mark(labels, stepAt(left, 'iteration')), null);
-        this.block(node.childForFieldName('body'));
+        this.block(S.field(node, 'body'));
         this.env = mergeEnvs([pre, this.env]);
-        const alt = node.childForFieldName('alternative');
-        if (alt) this.block(alt.childForFieldName('body'));
+        const alt = S.field(node, 'alternative');
+        if (alt) this.block(S.field(alt, 'body'));
         return;
       }
       case 'while_statement': {
-        const cond = node.childForFieldName('condition');
+        const cond = S.field(node, 'condition');
         if (cond) this.ev(cond);
         const pre = cloneEnv(this.env);
-        this.block(node.childForFieldName('body'));
+        this.block(S.field(node, 'body'));
         this.env = mergeEnvs([pre, this.env]);
         return;
       }
       case 'try_statement': {
-        this.block(node.childForFieldName('body'));
+        this.block(S.field(node, 'body'));
         const afterBody = this.env;
         const outs: Env[] = [afterBody];
         let elseNode: Node | null = null;
         let finallyNode: Node | null = null;
-        for (const c of node.namedChildren) {
+        for (const c of S.named(node)) {
           if (!c) continue;
-          if (c.type === 'except_clause' || c.type === 'except_group_clause') {
+          if (S.type(c) === 'except_clause' || S.type(c) === 'except_group_clause') {
             this.env = cloneEnv(afterBody);
-            const b = c.namedChildren.find((x) => x && x.type === 'block') ?? null;
+            const b = S.named(c).find((x) => x && S.type(x) === 'block') ?? null;
             this.block(b);
             if (!terminates(b)) outs.push(this.env);
-          } else if (c.type === 'else_clause') elseNode = c.childForFieldName('body');
-          else if (c.type === 'finally_clause')
-            finallyNode = c.namedChildren.find((x) => x && x.type === 'block') ?? null;
+          } else if (S.type(c) === 'else_clause') elseNode = S.field(c, 'body');
+          else if (S.type(c) === 'finally_clause')
+            finallyNode = S.named(c).find((x) => x && S.type(x) === 'block') ?? null;
         }
         this.env = outs.length > 1 ? mergeEnvs(outs) : afterBody;
         if (elseNode) this.block(elseNode);
@@ -535,31 +555,31 @@ class FunctionWalker {
         return;
       }
       case 'with_statement': {
-        const clause = node.namedChildren.find((c) => c && c.type === 'with_clause');
+        const clause = S.named(node).find((c) => c && S.type(c) === 'with_clause');
         if (clause)
-          for (const item of clause.namedChildren) {
-            if (!item || item.type !== 'with_item') continue;
-            const value = item.childForFieldName('value');
+          for (const item of S.named(clause)) {
+            if (!item || S.type(item) !== 'with_item') continue;
+            const value = S.field(item, 'value');
             if (!value) continue;
-            if (value.type === 'as_pattern') {
-              const expr = value.namedChildren[0];
-              const alias = value.childForFieldName('alias');
+            if (S.type(value) === 'as_pattern') {
+              const expr = S.named(value)[0];
+              const alias = S.field(value, 'alias');
               if (!expr) continue;
               const labels = this.mentionsTaint(expr) ? this.ev(expr) : [];
-              const target = alias?.namedChildren.find((c) => c && c.type !== 'comment') ?? null;
+              const target = S.named(alias)?.find((c) => c && S.type(c) !== 'comment') ?? null;
               if (target) this.bindTarget(target, labels, expr);
             } else this.ev(value);
           }
-        this.block(node.childForFieldName('body'));
+        this.block(S.field(node, 'body'));
         return;
       }
       case 'match_statement': {
-        const subject = node.childForFieldName('subject');
+        const subject = S.field(node, 'subject');
         if (subject) this.ev(subject);
         const pre = this.env;
         const outs: Env[] = [pre];
         for (const b of node.descendantsOfType('block')) {
-          if (!b || b.parent?.type !== 'case_clause') continue;
+          if (!b || S.type(b.parent) !== 'case_clause') continue;
           this.env = cloneEnv(pre);
           this.block(b);
           outs.push(this.env);
@@ -570,7 +590,7 @@ class FunctionWalker {
       case 'assert_statement':
       case 'delete_statement':
       case 'raise_statement':
-        for (const e of node.namedChildren) if (e) this.ev(e);
+        for (const e of S.named(node)) if (e) this.ev(e);
         return;
       default:
         // Nested definitions are walked on their own; pass/global/import carry no flow.
@@ -584,7 +604,7 @@ class FunctionWalker {
    */
   private mentionsTaint(node: Node): boolean {
     if (this.dotted > 0) return true;
-    const text = node.text;
+    const text = S.text(node);
     IDENT.lastIndex = 0;
     for (let m = IDENT.exec(text); m; m = IDENT.exec(text)) {
       const t = m[0];
@@ -600,15 +620,49 @@ class FunctionWalker {
     return false;
   }
 
+  /**
+   * Whether an expression (given by its text) cannot involve tainted data: none of its names is
+   * a tainted variable, a request/WebSocket/upload parameter, `eval`/`exec` or an alias of them,
+   * and it binds nothing (`:=`). Evaluating such an expression yields no labels and adds nothing
+   * to the summary, so it is skipped. A dotted key (`self.items`) counts by its first name.
+   * Conservative: text with non-ASCII characters (identifiers the scan would split) is never
+   * quiet.
+   */
+  private quiet(text: string): boolean {
+    if (text.includes(':=') || NON_ASCII.test(text)) return false;
+    IDENT.lastIndex = 0;
+    for (let m = IDENT.exec(text); m; m = IDENT.exec(text)) {
+      const t = m[0];
+      if (
+        this.env.vars.has(t) ||
+        this.reqNames.has(t) ||
+        this.wsNames.has(t) ||
+        this.uploadNames.has(t) ||
+        this.dottedRoots.has(t) ||
+        t === 'eval' ||
+        t === 'exec' ||
+        this.file.evalAliases.has(t)
+      )
+        return false;
+    }
+    return true;
+  }
+
+  /** Remember the first name of a dotted key given labels (see `quiet`). */
+  private noteKey(key: string): void {
+    const dot = key.indexOf('.');
+    if (dot > 0) this.dottedRoots.add(key.slice(0, dot));
+  }
+
   /** An assignment of untainted data: the targets lose their taint, kinds and constants update. */
   private quietAssignment(node: Node): void {
     const targets: Node[] = [];
     let cur: Node | null = node;
     let right: Node | null = null;
-    while (cur && cur.type === 'assignment') {
-      const l = cur.childForFieldName('left');
+    while (cur && S.type(cur) === 'assignment') {
+      const l = S.field(cur, 'left');
       if (l) targets.push(l);
-      right = cur.childForFieldName('right');
+      right = S.field(cur, 'right');
       cur = right;
     }
     if (!right) return;
@@ -616,15 +670,15 @@ class FunctionWalker {
   }
 
   private exprStatement(e: Node): void {
-    switch (e.type) {
+    switch (S.type(e)) {
       case 'assignment':
         this.assignment(e);
         return;
       case 'augmented_assignment': {
-        const left = e.childForFieldName('left');
-        const right = e.childForFieldName('right');
+        const left = S.field(e, 'left');
+        const right = S.field(e, 'right');
         if (!left || !right) return;
-        const op = e.childForFieldName('operator')?.text ?? '';
+        const op = S.text(S.field(e, 'operator')) ?? '';
         const prev = this.ev(left);
         const rl = this.ev(right);
         let labels: Label[];
@@ -642,13 +696,13 @@ class FunctionWalker {
             (leftText ?? '') + (rightText ?? ''),
           );
           if (
-            left.type === 'identifier' &&
+            S.type(left) === 'identifier' &&
             leftText !== null &&
             rightText !== null &&
             rl.length === 0
           )
-            this.env.consts.set(left.text, leftText + rightText);
-          else if (left.type === 'identifier') this.env.consts.delete(left.text);
+            this.env.consts.set(S.text(left), leftText + rightText);
+          else if (S.type(left) === 'identifier') this.env.consts.delete(S.text(left));
         } else if (op === '|=' || op === '%=' || op === '/=') labels = union(prev, rl);
         else labels = prev;
         this.assignTo(left, labels, right, false);
@@ -663,10 +717,10 @@ class FunctionWalker {
     const targets: Node[] = [];
     let cur: Node | null = node;
     let right: Node | null = null;
-    while (cur && cur.type === 'assignment') {
-      const l = cur.childForFieldName('left');
+    while (cur && S.type(cur) === 'assignment') {
+      const l = S.field(cur, 'left');
       if (l) targets.push(l);
-      right = cur.childForFieldName('right');
+      right = S.field(cur, 'right');
       cur = right;
     }
     if (!right) return;
@@ -694,8 +748,8 @@ class FunctionWalker {
   }
 
   private assignTo(target: Node, labels: Label[], value: Node | null, strong = true): void {
-    if (target.type === 'list_splat_pattern' || target.type === 'list_splat') {
-      const inner = target.namedChildren[0];
+    if (S.type(target) === 'list_splat_pattern' || S.type(target) === 'list_splat') {
+      const inner = S.named(target)[0];
       if (inner) this.assignTo(inner, labels, null, strong);
       return;
     }
@@ -703,11 +757,15 @@ class FunctionWalker {
       for (const t of namedItems(target)) this.assignTo(t, labels, null, strong);
       return;
     }
-    if (target.type === 'identifier' || target.type === 'attribute') {
-      const key = target.text.replace(/\s+/g, '');
-      this.env.vars.set(key, mark(labels, stepAt(target, `assigned to \`${short(key, 40)}\``)));
-      if (strong && target.type === 'identifier') {
-        const vt = value ? value.type : '';
+    if (S.type(target) === 'identifier' || S.type(target) === 'attribute') {
+      const key = S.text(target).replace(/\s+/g, '');
+      this.env.vars.set(
+        key,
+        labels.length ? mark(labels, stepAt(target, `assigned to \`${short(key, 40)}\``)) : labels,
+      );
+      if (labels.length) this.noteKey(key);
+      if (strong && S.type(target) === 'identifier') {
+        const vt = value ? S.type(value) : '';
         const lit =
           value && (vt === 'string' || vt === 'concatenated_string') ? literalString(value) : null;
         if (lit !== null && labels.length === 0) this.env.consts.set(key, lit);
@@ -733,20 +791,21 @@ class FunctionWalker {
       if (key.includes('.') && labels.length) this.dotted++;
       return;
     }
-    if (target.type === 'subscript') {
-      const obj = target.childForFieldName('value');
-      const idx = target.childForFieldName('subscript');
+    if (S.type(target) === 'subscript') {
+      const obj = S.field(target, 'value');
+      const idx = S.field(target, 'subscript');
       if (idx) this.ev(idx);
       // `response.headers["Location"] = url`
       if (
         obj &&
-        obj.type === 'attribute' &&
-        obj.childForFieldName('attribute')?.text === 'headers' &&
+        S.type(obj) === 'attribute' &&
+        S.text(S.field(obj, 'attribute')) === 'headers' &&
         /^location$/i.test(literalString(idx) ?? '')
       )
         this.sink('REDIR001', target, '`headers["Location"]`', labels, 0, 0);
-      if (obj && (obj.type === 'identifier' || obj.type === 'attribute') && labels.length) {
-        const key = obj.text.replace(/\s+/g, '');
+      if (obj && (S.type(obj) === 'identifier' || S.type(obj) === 'attribute') && labels.length) {
+        const key = S.text(obj).replace(/\s+/g, '');
+        this.noteKey(key);
         this.env.vars.set(
           key,
           union(
@@ -761,19 +820,19 @@ class FunctionWalker {
 
   private ifStatement(node: Node): void {
     const clauses: { cond: Node | null; body: Node | null }[] = [
-      { cond: node.childForFieldName('condition'), body: node.childForFieldName('consequence') },
+      { cond: S.field(node, 'condition'), body: S.field(node, 'consequence') },
     ];
     let hasElse = false;
     for (const alt of node.childrenForFieldName('alternative')) {
       if (!alt) continue;
-      if (alt.type === 'elif_clause')
+      if (S.type(alt) === 'elif_clause')
         clauses.push({
-          cond: alt.childForFieldName('condition'),
-          body: alt.childForFieldName('consequence'),
+          cond: S.field(alt, 'condition'),
+          body: S.field(alt, 'consequence'),
         });
-      else if (alt.type === 'else_clause') {
+      else if (S.type(alt) === 'else_clause') {
         hasElse = true;
-        clauses.push({ cond: null, body: alt.childForFieldName('body') });
+        clauses.push({ cond: null, body: S.field(alt, 'body') });
       }
     }
     const base = this.env;
@@ -811,22 +870,22 @@ class FunctionWalker {
   /** The variable a checked expression stands for: `x`, `self.x`, `str(x)`, `x.resolve()`. */
   private keyOf(node: Node | null): string | null {
     if (!node) return null;
-    if (node.type === 'identifier') return node.text;
-    if (node.type === 'attribute') {
-      const d = node.text.replace(/\s+/g, '');
+    if (S.type(node) === 'identifier') return S.text(node);
+    if (S.type(node) === 'attribute') {
+      const d = S.text(node).replace(/\s+/g, '');
       return /^[\w.]+$/.test(d) ? d : null;
     }
-    if (node.type === 'parenthesized_expression') return this.keyOf(node.namedChildren[0]);
-    if (node.type === 'call') {
-      const fn = node.childForFieldName('function');
+    if (S.type(node) === 'parenthesized_expression') return this.keyOf(S.named(node)[0]);
+    if (S.type(node) === 'call') {
+      const fn = S.field(node, 'function');
       const args = this.positional(node);
-      if (fn?.type === 'identifier' && (fn.text === 'str' || fn.text === 'Path') && args[0])
+      if (S.type(fn) === 'identifier' && (S.text(fn) === 'str' || S.text(fn) === 'Path') && args[0])
         return this.keyOf(args[0]);
-      if (fn?.type === 'attribute') {
-        const m = fn.childForFieldName('attribute')?.text ?? '';
+      if (fn && S.type(fn) === 'attribute') {
+        const m = S.text(S.field(fn, 'attribute')) ?? '';
         if (/^(resolve|absolute|lower|strip|casefold|expanduser)$/.test(m))
-          return this.keyOf(fn.childForFieldName('object'));
-        const canon = canonDotted(this.file, fn.text.replace(/\s+/g, ''));
+          return this.keyOf(S.field(fn, 'object'));
+        const canon = canonDotted(this.file, S.text(fn).replace(/\s+/g, ''));
         if (/^os\.path\.(realpath|abspath|normpath)$/.test(canon) && args[0])
           return this.keyOf(args[0]);
       }
@@ -836,34 +895,34 @@ class FunctionWalker {
 
   /** `urlparse(x).netloc` / `parsed.hostname` -> key of x. */
   private urlHostKey(node: Node): string | null {
-    if (node.type !== 'attribute') return null;
-    const attr = node.childForFieldName('attribute')?.text ?? '';
+    if (S.type(node) !== 'attribute') return null;
+    const attr = S.text(S.field(node, 'attribute')) ?? '';
     if (!/^(netloc|hostname|host)$/.test(attr)) return null;
-    const obj = node.childForFieldName('object');
+    const obj = S.field(node, 'object');
     if (!obj) return null;
-    if (obj.type === 'identifier') return this.env.parsed.get(obj.text) ?? null;
+    if (S.type(obj) === 'identifier') return this.env.parsed.get(S.text(obj)) ?? null;
     return this.parsedTarget(obj);
   }
 
   private parsedTarget(node: Node): string | null {
-    if (node.type !== 'call') return null;
-    const fn = node.childForFieldName('function');
+    if (S.type(node) !== 'call') return null;
+    const fn = S.field(node, 'function');
     if (!fn) return null;
-    const canon = canonDotted(this.file, fn.text.replace(/\s+/g, ''));
+    const canon = canonDotted(this.file, S.text(fn).replace(/\s+/g, ''));
     if (!/(^|\.)(urlparse|urlsplit|URL|urlsplit)$/.test(canon)) return null;
     return this.keyOf(this.positional(node)[0] ?? null);
   }
 
   private atomicCheck(node: Node): Check | null {
-    if (node.type === 'parenthesized_expression') {
-      const inner = node.namedChildren[0];
+    if (S.type(node) === 'parenthesized_expression') {
+      const inner = S.named(node)[0];
       return inner ? this.atomicCheck(inner) : null;
     }
-    if (node.type === 'comparison_operator') {
+    if (S.type(node) === 'comparison_operator') {
       const ops = node.childrenForFieldName('operators').filter((o): o is Node => !!o);
-      const operands = node.namedChildren.filter((c): c is Node => !!c && c.type !== 'comment');
+      const operands = S.named(node).filter((c): c is Node => !!c && S.type(c) !== 'comment');
       if (ops.length !== 1 || operands.length !== 2) return null;
-      const op = ops[0].type;
+      const op = S.type(ops[0]);
       const [l, r] = operands;
       if (op === 'in' || op === 'not in') {
         const lit = literalString(l);
@@ -885,11 +944,11 @@ class FunctionWalker {
         ]) {
           const host = this.urlHostKey(a);
           if (host) return { key: host, mask: R.SSRF001 | R.REDIR001, good: op === '==' };
-          if (a.type === 'call') {
-            const canon = canonDotted(this.file, a.childForFieldName('function')?.text ?? '');
+          if (S.type(a) === 'call') {
+            const canon = canonDotted(this.file, S.text(S.field(a, 'function')) ?? '');
             if (/(^|\.)commonpath$/.test(canon)) {
               const arg = this.positional(a)[0];
-              const items = arg ? arg.namedChildren.filter((c): c is Node => !!c) : [];
+              const items = arg ? S.named(arg).filter((c): c is Node => !!c) : [];
               for (const it of items) {
                 const key = this.keyOf(it);
                 if (key && this.env.vars.has(key))
@@ -905,20 +964,20 @@ class FunctionWalker {
       }
       return null;
     }
-    if (node.type === 'call') {
-      const fn = node.childForFieldName('function');
+    if (S.type(node) === 'call') {
+      const fn = S.field(node, 'function');
       if (!fn) return null;
       const args = this.positional(node);
-      if (fn.type === 'attribute') {
-        const m = fn.childForFieldName('attribute')?.text ?? '';
-        const obj = fn.childForFieldName('object');
+      if (S.type(fn) === 'attribute') {
+        const m = S.text(S.field(fn, 'attribute')) ?? '';
+        const obj = S.field(fn, 'object');
         if (m === 'startswith') {
           const key = this.keyOf(obj);
           if (!key || !args[0]) return null;
           const arg = args[0];
           const lits =
-            arg.type === 'tuple' || arg.type === 'list'
-              ? arg.namedChildren.filter((c): c is Node => !!c).map((c) => literalString(c))
+            S.type(arg) === 'tuple' || S.type(arg) === 'list'
+              ? S.named(arg).filter((c): c is Node => !!c).map((c) => literalString(c))
               : [literalString(arg)];
           if (lits.every((l) => l === null))
             return { key, mask: R.PATH001 | R.SSRF001 | R.REDIR001, good: true };
@@ -935,18 +994,18 @@ class FunctionWalker {
           return key ? { key, mask: ALL_RULES, good: true } : null;
         }
         if (m === 'match' || m === 'fullmatch') {
-          const canon = canonDotted(this.file, fn.text.replace(/\s+/g, ''));
+          const canon = canonDotted(this.file, S.text(fn).replace(/\s+/g, ''));
           const target = canon === `re.${m}` ? args[1] : args[0];
           const key = this.keyOf(target ?? null);
           return key ? { key, mask: ALL_RULES, good: true } : null;
         }
       }
-      const name = fn.text.split('.').pop() ?? '';
+      const name = S.text(fn).split('.').pop() ?? '';
       if (URL_SAFE_CHECKS.has(name)) {
         const key = this.keyOf(args[0] ?? null);
         return key ? { key, mask: R.SSRF001 | R.REDIR001, good: true } : null;
       }
-      const canon = canonDotted(this.file, fn.text.replace(/\s+/g, ''));
+      const canon = canonDotted(this.file, S.text(fn).replace(/\s+/g, ''));
       if (canon === 're.match' || canon === 're.fullmatch') {
         const key = this.keyOf(args[1] ?? null);
         return key ? { key, mask: ALL_RULES, good: true } : null;
@@ -957,25 +1016,25 @@ class FunctionWalker {
 
   /** Facts that hold when `cond` evaluates to `truth`. */
   private guardFacts(cond: Node, truth: boolean): { key: string; mask: number }[] {
-    switch (cond.type) {
+    switch (S.type(cond)) {
       case 'parenthesized_expression': {
-        const inner = cond.namedChildren[0];
+        const inner = S.named(cond)[0];
         return inner ? this.guardFacts(inner, truth) : [];
       }
       case 'not_operator': {
-        const arg = cond.childForFieldName('argument');
+        const arg = S.field(cond, 'argument');
         return arg ? this.guardFacts(arg, !truth) : [];
       }
       case 'boolean_operator': {
-        const op = cond.childForFieldName('operator')?.type ?? '';
-        const l = cond.childForFieldName('left');
-        const r = cond.childForFieldName('right');
+        const op = S.type(S.field(cond, 'operator')) ?? '';
+        const l = S.field(cond, 'left');
+        const r = S.field(cond, 'right');
         if (!l || !r) return [];
         if ((op === 'and' && truth) || (op === 'or' && !truth))
           return [...this.guardFacts(l, truth), ...this.guardFacts(r, truth)];
         // `if parsed.netloc and parsed.netloc not in ALLOWED: reject`: an empty value (a
         // relative URL, no name) passes, anything else was checked.
-        if (op === 'and' && !truth && (l.type === 'identifier' || l.type === 'attribute'))
+        if (op === 'and' && !truth && (S.type(l) === 'identifier' || S.type(l) === 'attribute'))
           return this.guardFacts(r, truth);
         return [];
       }
@@ -990,10 +1049,10 @@ class FunctionWalker {
   // ---- expressions ------------------------------------------------------------------------
 
   private constText(node: Node): string | null {
-    if (node.type === 'identifier')
+    if (S.type(node) === 'identifier')
       return (
-        this.env.consts.get(node.text) ??
-        (this.env.vars.has(node.text) ? null : (this.file.moduleConsts.get(node.text) ?? null))
+        this.env.consts.get(S.text(node)) ??
+        (this.env.vars.has(S.text(node)) ? null : (this.file.moduleConsts.get(S.text(node)) ?? null))
       );
     return null;
   }
@@ -1003,31 +1062,31 @@ class FunctionWalker {
   }
 
   private kindOf(node: Node): ObjKind | null {
-    const t = node.type;
+    const t = S.type(node);
     if (CONTAINER_NODES.has(t)) return 'container';
     if (t === 'await') {
-      const inner = node.namedChildren[0];
+      const inner = S.named(node)[0];
       return inner ? this.kindOf(inner) : null;
     }
-    if (node.type === 'identifier')
+    if (S.type(node) === 'identifier')
       return (
-        this.env.kinds.get(node.text) ??
-        (this.env.vars.has(node.text) ? null : (this.file.moduleKinds.get(node.text) ?? null))
+        this.env.kinds.get(S.text(node)) ??
+        (this.env.vars.has(S.text(node)) ? null : (this.file.moduleKinds.get(S.text(node)) ?? null))
       );
-    if (node.type === 'attribute') {
-      const key = node.text.replace(/\s+/g, '');
+    if (S.type(node) === 'attribute') {
+      const key = S.text(node).replace(/\s+/g, '');
       return this.env.kinds.get(key) ?? this.file.selfKinds.get(key) ?? null;
     }
-    if (node.type !== 'call') return null;
-    const fn = node.childForFieldName('function');
+    if (S.type(node) !== 'call') return null;
+    const fn = S.field(node, 'function');
     if (!fn) return null;
-    if (fn.type === 'attribute') {
-      const m = fn.childForFieldName('attribute')?.text ?? '';
-      const obj = fn.childForFieldName('object');
+    if (S.type(fn) === 'attribute') {
+      const m = S.text(S.field(fn, 'attribute')) ?? '';
+      const obj = S.field(fn, 'object');
       if ((m === 'from_string' || m === 'get_template') && obj && this.kindOf(obj) === 'jinja-env')
         return 'jinja-tmpl';
     }
-    const d = fn.text.replace(/\s+/g, '');
+    const d = S.text(fn).replace(/\s+/g, '');
     if (!/^[\w.]+$/.test(d)) return null;
     const canon = canonDotted(this.file, d);
     if (/^(list|dict|set|collections\.(defaultdict|deque|OrderedDict|Counter))$/.test(canon))
@@ -1037,24 +1096,24 @@ class FunctionWalker {
   }
 
   private keywordNode(call: Node, name: string): Node | null {
-    const args = call.childForFieldName('arguments');
+    const args = S.field(call, 'arguments');
     if (!args) return null;
-    for (const a of args.namedChildren)
-      if (a && a.type === 'keyword_argument' && a.childForFieldName('name')?.text === name)
-        return a.childForFieldName('value');
+    for (const a of S.named(args))
+      if (a && S.type(a) === 'keyword_argument' && S.text(S.field(a, 'name')) === name)
+        return S.field(a, 'value');
     return null;
   }
 
   private positional(call: Node): Node[] {
-    const args = call.childForFieldName('arguments');
-    if (!args || args.type !== 'argument_list') return [];
-    return args.namedChildren.filter(
+    const args = S.field(call, 'arguments');
+    if (!args || S.type(args) !== 'argument_list') return [];
+    return S.named(args).filter(
       (a): a is Node =>
         !!a &&
-        a.type !== 'keyword_argument' &&
-        a.type !== 'comment' &&
-        a.type !== 'list_splat' &&
-        a.type !== 'dictionary_splat',
+        S.type(a) !== 'keyword_argument' &&
+        S.type(a) !== 'comment' &&
+        S.type(a) !== 'list_splat' &&
+        S.type(a) !== 'dictionary_splat',
     );
   }
 
@@ -1069,16 +1128,17 @@ class FunctionWalker {
   }
 
   private evInner(node: Node): Label[] {
-    switch (node.type) {
+    switch (S.type(node)) {
       case 'identifier':
-        return this.env.vars.get(node.text) ?? [];
+        return this.env.vars.get(S.text(node)) ?? [];
       case 'attribute':
         return this.attribute(node);
       case 'subscript': {
-        const obj = node.childForFieldName('value');
+        const obj = S.field(node, 'value');
         for (const s of node.childrenForFieldName('subscript')) if (s) this.ev(s);
         const labels = obj ? this.ev(obj) : [];
-        return mark(labels, stepAt(node, `subscript \`${short(node.text, 40)}\``));
+        if (labels.length === 0) return labels;
+        return mark(labels, stepAt(node, `subscript \`${short(S.text(node), 40)}\``));
       }
       case 'call':
         return this.call(node);
@@ -1086,7 +1146,7 @@ class FunctionWalker {
         return this.fstring(node);
       case 'concatenated_string': {
         const parts: Part[] = [];
-        for (const c of node.namedChildren) if (c) parts.push(...this.stringParts(c));
+        for (const c of S.named(node)) if (c) parts.push(...this.stringParts(c));
         if (parts.every((p) => p.labels === undefined || p.labels.length === 0)) return [];
         return this.buildLabels(
           parts,
@@ -1097,12 +1157,12 @@ class FunctionWalker {
       case 'binary_operator':
         return this.binop(node);
       case 'boolean_operator': {
-        const l = node.childForFieldName('left');
-        const r = node.childForFieldName('right');
+        const l = S.field(node, 'left');
+        const r = S.field(node, 'right');
         return union(l ? this.ev(l) : [], r ? this.ev(r) : []);
       }
       case 'conditional_expression': {
-        const kids = node.namedChildren.filter((c): c is Node => !!c && c.type !== 'comment');
+        const kids = S.named(node).filter((c): c is Node => !!c && S.type(c) !== 'comment');
         const a = kids[0] ? this.ev(kids[0]) : [];
         if (kids[1]) this.ev(kids[1]);
         const b = kids[2] ? this.ev(kids[2]) : [];
@@ -1110,7 +1170,7 @@ class FunctionWalker {
       }
       case 'comparison_operator':
       case 'not_operator':
-        for (const c of node.namedChildren) if (c) this.ev(c);
+        for (const c of S.named(node)) if (c) this.ev(c);
         return [];
       case 'parenthesized_expression':
       case 'await':
@@ -1118,9 +1178,9 @@ class FunctionWalker {
       case 'dictionary_splat':
       case 'keyword_argument': {
         const inner =
-          node.type === 'keyword_argument'
-            ? node.childForFieldName('value')
-            : node.namedChildren.find((c) => c && c.type !== 'comment');
+          S.type(node) === 'keyword_argument'
+            ? S.field(node, 'value')
+            : S.named(node).find((c) => c && S.type(c) !== 'comment');
         return inner ? this.ev(inner) : [];
       }
       case 'list':
@@ -1136,8 +1196,8 @@ class FunctionWalker {
       case 'dictionary_comprehension':
         return this.comprehension(node);
       case 'named_expression': {
-        const name = node.childForFieldName('name');
-        const value = node.childForFieldName('value');
+        const name = S.field(node, 'name');
+        const value = S.field(node, 'value');
         const labels = value ? this.ev(value) : [];
         if (name) this.assignTo(name, labels, value, true);
         return labels;
@@ -1156,40 +1216,42 @@ class FunctionWalker {
         return [];
       default: {
         let out: Label[] = [];
-        for (const c of node.namedChildren) if (c) out = union(out, this.ev(c));
+        for (const c of S.named(node)) if (c) out = union(out, this.ev(c));
         return out;
       }
     }
   }
 
   private attribute(node: Node): Label[] {
-    const dotted = node.text.replace(/\s+/g, '');
+    const text = S.text(node);
+    if (this.quiet(text)) return [];
+    const dotted = text.replace(/\s+/g, '');
     const direct = this.env.vars.get(dotted);
     if (direct) return direct;
-    const obj = node.childForFieldName('object');
-    const attr = node.childForFieldName('attribute')?.text ?? '';
+    const obj = S.field(node, 'object');
+    const attr = S.text(S.field(node, 'attribute')) ?? '';
     if (!obj) return [];
-    if (obj.type === 'identifier' && this.reqNames.has(obj.text)) {
+    if (S.type(obj) === 'identifier' && this.reqNames.has(S.text(obj))) {
       const kind = REQUEST_SOURCE_ATTRS.get(attr);
       if (kind) return [this.source(kind as SourceKind, node)];
       return [];
     }
-    if (obj.type === 'identifier' && this.uploadNames.has(obj.text) && attr === 'filename')
+    if (S.type(obj) === 'identifier' && this.uploadNames.has(S.text(obj)) && attr === 'filename')
       return [this.source('filename', node)];
     const labels = this.ev(obj);
     if (labels.length === 0) return labels;
     // A file name's extension cannot hold a folder: `Path(upload.filename).suffix`.
     if (attr === 'suffix' || attr === 'suffixes')
       return mark(labels, stepAt(node, `\`.${attr}\``), { clean: R.PATH001 });
-    if ((attr === 'name' || attr === 'stem') && obj.type === 'call') {
-      const fn = obj.childForFieldName('function');
-      const canon = fn ? canonDotted(this.file, fn.text) : '';
+    if ((attr === 'name' || attr === 'stem') && S.type(obj) === 'call') {
+      const fn = S.field(obj, 'function');
+      const canon = fn ? canonDotted(this.file, S.text(fn)) : '';
       if (/(^|\.)(Path|PurePath|PurePosixPath)$/.test(canon))
         return mark(labels, stepAt(node, `\`.${attr}\``), { clean: R.PATH001 });
     }
     const out = mark(labels, stepAt(node, `attribute \`.${attr}\``));
     // `item.qty` straight from a parameter: remember the field, its type may make it safe.
-    if (obj.type === 'identifier')
+    if (S.type(obj) === 'identifier')
       for (const l of out)
         if (l.o.k === 'p' && l.a === undefined && isPure(l.s.slice(0, -1))) l.a = attr;
     return out;
@@ -1200,7 +1262,7 @@ class FunctionWalker {
       o: {
         k: 's',
         kind,
-        text: short(node.text, 50),
+        text: short(S.text(node), 50),
         line: node.startPosition.row + 1,
         col: node.startPosition.column,
       },
@@ -1211,9 +1273,9 @@ class FunctionWalker {
   }
 
   private container(node: Node): Label[] {
-    const items = node.namedChildren.filter((c): c is Node => !!c && c.type !== 'comment');
+    const items = S.named(node).filter((c): c is Node => !!c && S.type(c) !== 'comment');
     const ordered =
-      node.type === 'list' || node.type === 'tuple' || node.type === 'expression_list';
+      S.type(node) === 'list' || S.type(node) === 'tuple' || S.type(node) === 'expression_list';
     // `["sh", "-c", cmd]`: the command line is not a plain argument.
     const shellLine =
       ordered &&
@@ -1233,11 +1295,11 @@ class FunctionWalker {
   /** A dict literal; `onKey` sees each literal key's value labels. */
   private dictionary(node: Node, onKey: ((key: string, labels: Label[]) => void) | null): Label[] {
     let out: Label[] = [];
-    for (const pair of node.namedChildren) {
+    for (const pair of S.named(node)) {
       if (!pair) continue;
-      if (pair.type === 'pair') {
-        const k = pair.childForFieldName('key');
-        const v = pair.childForFieldName('value');
+      if (S.type(pair) === 'pair') {
+        const k = S.field(pair, 'key');
+        const v = S.field(pair, 'value');
         const kl = k ? this.ev(k) : [];
         const vl = v ? this.ev(v) : [];
         if (onKey && k) {
@@ -1253,32 +1315,32 @@ class FunctionWalker {
   private comprehension(node: Node): Label[] {
     const saved = new Map<string, Label[] | undefined>();
     let iterLabels: Label[] = [];
-    for (const c of node.namedChildren) {
+    for (const c of S.named(node)) {
       if (!c) continue;
-      if (c.type === 'for_in_clause') {
-        const right = c.childForFieldName('right');
+      if (S.type(c) === 'for_in_clause') {
+        const right = S.field(c, 'right');
         const rl = right ? this.ev(right) : [];
         iterLabels = union(iterLabels, rl);
         const lefts = c.childrenForFieldName('left').filter((x): x is Node => !!x);
         for (const left of lefts) {
-          const ids = left.type === 'identifier' ? [left] : left.descendantsOfType('identifier');
+          const ids = S.type(left) === 'identifier' ? [left] : left.descendantsOfType('identifier');
           for (const id of ids) {
             if (!id) continue;
-            if (!saved.has(id.text)) saved.set(id.text, this.env.vars.get(id.text));
-            if (rl.length) this.env.vars.set(id.text, mark(rl, stepAt(id, 'iteration')));
-            else this.env.vars.delete(id.text);
+            if (!saved.has(S.text(id))) saved.set(S.text(id), this.env.vars.get(S.text(id)));
+            if (rl.length) this.env.vars.set(S.text(id), mark(rl, stepAt(id, 'iteration')));
+            else this.env.vars.delete(S.text(id));
           }
         }
-      } else if (c.type === 'if_clause') {
-        for (const x of c.namedChildren) if (x) this.ev(x);
+      } else if (S.type(c) === 'if_clause') {
+        for (const x of S.named(c)) if (x) this.ev(x);
       }
     }
-    const body = node.childForFieldName('body');
+    const body = S.field(node, 'body');
     let out: Label[] = [];
     if (body) {
-      if (body.type === 'pair') {
-        const k = body.childForFieldName('key');
-        const v = body.childForFieldName('value');
+      if (S.type(body) === 'pair') {
+        const k = S.field(body, 'key');
+        const v = S.field(body, 'value');
         out = union(k ? this.ev(k) : [], v ? this.ev(v) : []);
       } else out = this.ev(body);
     }
@@ -1292,25 +1354,25 @@ class FunctionWalker {
   // ---- string building --------------------------------------------------------------------
 
   private stringParts(node: Node): Part[] {
-    if (node.type !== 'string') {
-      if (node.type === 'concatenated_string') {
+    if (S.type(node) !== 'string') {
+      if (S.type(node) === 'concatenated_string') {
         const out: Part[] = [];
-        for (const c of node.namedChildren) if (c) out.push(...this.stringParts(c));
+        for (const c of S.named(node)) if (c) out.push(...this.stringParts(c));
         return out;
       }
       return [{ labels: this.ev(node) }];
     }
     const parts: Part[] = [];
-    for (const c of node.namedChildren) {
+    for (const c of S.named(node)) {
       if (!c) continue;
-      if (c.type === 'string_content' || c.type === 'escape_sequence') parts.push({ lit: c.text });
-      else if (c.type === 'interpolation') {
-        const e = c.childForFieldName('expression');
-        const fmt = c.childForFieldName('format_specifier');
+      if (S.type(c) === 'string_content' || S.type(c) === 'escape_sequence') parts.push({ lit: S.text(c) });
+      else if (S.type(c) === 'interpolation') {
+        const e = S.field(c, 'expression');
+        const fmt = S.field(c, 'format_specifier');
         if (fmt) for (const x of fmt.descendantsOfType('interpolation')) if (x) this.ev(x);
         const labels = e ? this.ev(e) : [];
         // `{n:d}` formats a number: nothing textual can get in.
-        const numeric = fmt && /^:\s*[\d,_.]*[bcdoxXneEfFgG%]$/.test(fmt.text);
+        const numeric = fmt && /^:\s*[\d,_.]*[bcdoxXneEfFgG%]$/.test(S.text(fmt));
         parts.push({ labels: numeric ? [] : labels });
       }
     }
@@ -1318,7 +1380,7 @@ class FunctionWalker {
   }
 
   private fstring(node: Node): Label[] {
-    const hasInterp = node.namedChildren.some((c) => c && c.type === 'interpolation');
+    const hasInterp = S.named(node).some((c) => c && S.type(c) === 'interpolation');
     if (!hasInterp) return [];
     const parts = this.stringParts(node);
     return this.buildLabels(
@@ -1373,17 +1435,17 @@ class FunctionWalker {
   }
 
   private binop(node: Node): Label[] {
-    const op = node.childForFieldName('operator')?.text ?? '';
-    const l = node.childForFieldName('left');
-    const r = node.childForFieldName('right');
+    const op = S.text(S.field(node, 'operator')) ?? '';
+    const l = S.field(node, 'left');
+    const r = S.field(node, 'right');
     if (!l || !r) return [];
     if (op === '+') {
       // Flatten `a + b + c` so the fixed-prefix check sees the whole chain.
       const operands: Node[] = [];
       const flatten = (n: Node): void => {
-        if (n.type === 'binary_operator' && n.childForFieldName('operator')?.text === '+') {
-          const a = n.childForFieldName('left');
-          const b = n.childForFieldName('right');
+        if (S.type(n) === 'binary_operator' && S.text(S.field(n, 'operator')) === '+') {
+          const a = S.field(n, 'left');
+          const b = S.field(n, 'right');
           if (a) flatten(a);
           if (b) flatten(b);
         } else operands.push(n);
@@ -1423,26 +1485,27 @@ class FunctionWalker {
   // ---- calls ------------------------------------------------------------------------------
 
   private call(node: Node): Label[] {
-    const fnNode = node.childForFieldName('function');
+    if (this.quiet(S.text(node))) return [];
+    const fnNode = S.field(node, 'function');
     if (!fnNode) return [];
-    const argsNode = node.childForFieldName('arguments');
+    const argsNode = S.field(node, 'arguments');
     let method: string | null = null;
     let recvNode: Node | null = null;
-    if (fnNode.type === 'attribute') {
-      method = fnNode.childForFieldName('attribute')?.text ?? null;
-      recvNode = fnNode.childForFieldName('object');
+    if (S.type(fnNode) === 'attribute') {
+      method = S.text(S.field(fnNode, 'attribute')) ?? null;
+      recvNode = S.field(fnNode, 'object');
     }
     // Intrinsic sources: `await request.json()`, `await websocket.receive_text()`.
-    if (recvNode && recvNode.type === 'identifier' && method) {
+    if (recvNode && S.type(recvNode) === 'identifier' && method) {
       const bodyKind = REQUEST_SOURCE_METHODS.get(method);
-      if (this.reqNames.has(recvNode.text) && bodyKind)
+      if (this.reqNames.has(S.text(recvNode)) && bodyKind)
         return [this.source(bodyKind as SourceKind, node)];
-      if (this.wsNames.has(recvNode.text) && WEBSOCKET_SOURCE_METHODS.has(method))
+      if (this.wsNames.has(S.text(recvNode)) && WEBSOCKET_SOURCE_METHODS.has(method))
         return [this.source('websocket', node)];
     }
     const dotted =
-      fnNode.type === 'identifier' || fnNode.type === 'attribute'
-        ? fnNode.text.replace(/\s+/g, '')
+      S.type(fnNode) === 'identifier' || S.type(fnNode) === 'attribute'
+        ? S.text(fnNode).replace(/\s+/g, '')
         : '';
     const simple = /^[\w.]+$/.test(dotted);
     const canon = simple ? canonDotted(this.file, dotted) : null;
@@ -1450,7 +1513,7 @@ class FunctionWalker {
     const recvIsModule =
       !!rootName && !!recvNode && this.file.imports.has(rootName) && !this.env.vars.has(rootName);
     const recvLabels = recvNode && !recvIsModule ? this.ev(recvNode) : [];
-    if (!simple && fnNode.type !== 'attribute') this.ev(fnNode);
+    if (!simple && S.type(fnNode) !== 'attribute') this.ev(fnNode);
 
     const parts: CallParts = {
       node,
@@ -1468,15 +1531,15 @@ class FunctionWalker {
       recvIsModule,
     };
     const headersKw = canon && /Response$/.test(canon) ? 'headers' : null;
-    if (argsNode && argsNode.type === 'argument_list') {
-      for (const a of argsNode.namedChildren) {
-        if (!a || a.type === 'comment') continue;
-        if (a.type === 'keyword_argument') {
-          const name = a.childForFieldName('name')?.text ?? '';
-          const v = a.childForFieldName('value');
+    if (argsNode && S.type(argsNode) === 'argument_list') {
+      for (const a of S.named(argsNode)) {
+        if (!a || S.type(a) === 'comment') continue;
+        if (S.type(a) === 'keyword_argument') {
+          const name = S.text(S.field(a, 'name')) ?? '';
+          const v = S.field(a, 'value');
           if (!v) continue;
           parts.kw.set(name, v);
-          if (name === headersKw && v.type === 'dictionary')
+          if (name === headersKw && S.type(v) === 'dictionary')
             parts.kwLabels.set(
               name,
               this.dictionary(v, (k, labels) => {
@@ -1484,7 +1547,7 @@ class FunctionWalker {
               }),
             );
           else parts.kwLabels.set(name, this.ev(v));
-        } else if (a.type === 'list_splat' || a.type === 'dictionary_splat') {
+        } else if (S.type(a) === 'list_splat' || S.type(a) === 'dictionary_splat') {
           parts.splatLabels = union(parts.splatLabels, this.ev(a));
         } else {
           parts.pos.push(a);
@@ -1509,21 +1572,21 @@ class FunctionWalker {
     else if (p.method === 'run_in_executor') at = 1;
     else if (p.canon && /(^|\.)(to_thread|run_in_threadpool|run_sync)$/.test(p.canon)) at = 0;
     const fnNode = at >= 0 ? p.pos[at] : undefined;
-    if (!fnNode || (fnNode.type !== 'identifier' && fnNode.type !== 'attribute')) return;
+    if (!fnNode || (S.type(fnNode) !== 'identifier' && S.type(fnNode) !== 'attribute')) return;
     const posLabels = p.posLabels.slice(at + 1);
     const pos = p.pos.slice(at + 1);
     const tainted =
       posLabels.some((l) => l.length) ||
       [...p.kwLabels.values()].some((l) => l.length) ||
-      pos.some((a) => a.type === 'identifier' && this.reqNames.has(a.text));
+      pos.some((a) => S.type(a) === 'identifier' && this.reqNames.has(S.text(a)));
     if (!tainted) return;
-    const isAttr = fnNode.type === 'attribute';
+    const isAttr = S.type(fnNode) === 'attribute';
     this.record(
       {
         ...p,
         fnNode,
-        method: isAttr ? (fnNode.childForFieldName('attribute')?.text ?? null) : null,
-        recvNode: isAttr ? fnNode.childForFieldName('object') : null,
+        method: isAttr ? (S.text(S.field(fnNode, 'attribute')) ?? null) : null,
+        recvNode: isAttr ? S.field(fnNode, 'object') : null,
         recvLabels: [],
         pos,
         posLabels,
@@ -1591,7 +1654,7 @@ class FunctionWalker {
       ) {
         const a = this.arg(p, 0, ['args', 'program']);
         const shell = p.kw.get('shell');
-        const shellOn = !!shell && !/^(False|None|0)$/.test(shell.text);
+        const shellOn = !!shell && !/^(False|None|0)$/.test(S.text(shell));
         if (a)
           this.sink(
             'INJ002',
@@ -1681,7 +1744,7 @@ class FunctionWalker {
     }
 
     if (method && p.recvNode) {
-      const recvText = short(p.recvNode.text, 30);
+      const recvText = short(S.text(p.recvNode), 30);
       const recvIsModule = p.recvIsModule;
       // ---- INJ001: `cursor.execute(f"... {x}")`
       if (SQL_METHODS.has(method) && !recvIsModule) {
@@ -1759,14 +1822,14 @@ class FunctionWalker {
         return mark(args, null, { clean: R.XSS001 });
       if (kind === 'http') return [];
     }
-    const rootName = canon ? (p.fnNode.text.split('.')[0] ?? '') : '';
+    const rootName = canon ? (S.text(p.fnNode).split('.')[0] ?? '') : '';
     const isModuleCall = p.recvIsModule;
     const external = isBuiltinName || (isModuleCall && this.file.externalLocals.has(rootName));
     const recordable = (): boolean => {
       if (args.length || p.recvLabels.length) return true;
       // A request object passed on: the callee may read client data from it.
       return [...p.pos, ...p.kw.values()].some(
-        (a) => a.type === 'identifier' && (this.reqNames.has(a.text) || this.wsNames.has(a.text)),
+        (a) => S.type(a) === 'identifier' && (this.reqNames.has(S.text(a)) || this.wsNames.has(S.text(a))),
       );
     };
 
@@ -1811,6 +1874,7 @@ class FunctionWalker {
       // `parts.append(x)` on a list (or a plain value): the container now holds x.
       // `self.repo.add(x)`, `service.update(x)`: a method, maybe workspace code.
       if (key && (!candidate || this.kindOf(p.recvNode) === 'container')) {
+        if (args.length) this.noteKey(key);
         if (args.length)
           this.env.vars.set(
             key,
@@ -1868,7 +1932,7 @@ class FunctionWalker {
     let fnExpr: Expr = exprOf(p.fnNode);
     // `svc.read(x)` where `svc: FileService = Depends(...)`: evaluate as `FileService().read`.
     const root = rootOf(p.fnNode);
-    if (root && this.paramClasses.has(root) && p.fnNode.type === 'attribute') {
+    if (root && this.paramClasses.has(root) && S.type(p.fnNode) === 'attribute') {
       const cls = this.paramClasses.get(root) as Expr;
       fnExpr = replaceRoot(fnExpr, {
         k: 'call',
@@ -1883,14 +1947,14 @@ class FunctionWalker {
     }
     const selfMethod =
       this.summary.bound &&
-      p.fnNode.type === 'attribute' &&
-      p.recvNode?.type === 'identifier' &&
-      p.recvNode.text === this.summary.params[0]
+      S.type(p.fnNode) === 'attribute' &&
+      S.type(p.recvNode) === 'identifier' &&
+      S.text(p.recvNode) === this.summary.params[0]
         ? p.method
         : null;
     const rec: CallRecord = {
       fn: fnExpr,
-      text: short(p.fnNode.text, 60),
+      text: short(S.text(p.fnNode), 60),
       line: p.node.startPosition.row + 1,
       col: p.node.startPosition.column,
       args: p.posLabels,
@@ -1913,30 +1977,30 @@ interface Part {
 
 function rootOf(node: Node | null): string | null {
   let n = node;
-  while (n && n.type === 'attribute') n = n.childForFieldName('object');
-  return n && n.type === 'identifier' ? n.text : null;
+  while (n && S.type(n) === 'attribute') n = S.field(n, 'object');
+  return n && S.type(n) === 'identifier' ? S.text(n) : null;
 }
 
 function exprOf(node: Node): Expr {
-  if (node.type === 'identifier')
+  if (S.type(node) === 'identifier')
     return {
       k: 'name',
-      id: node.text,
+      id: S.text(node),
       line: node.startPosition.row + 1,
       col: node.startPosition.column,
     };
-  if (node.type === 'attribute') {
-    const obj = node.childForFieldName('object');
+  if (S.type(node) === 'attribute') {
+    const obj = S.field(node, 'object');
     return {
       k: 'attr',
       obj: obj ? exprOf(obj) : { k: 'other', text: '' },
-      attr: node.childForFieldName('attribute')?.text ?? '',
+      attr: S.text(S.field(node, 'attribute')) ?? '',
       line: node.startPosition.row + 1,
       col: node.startPosition.column,
     };
   }
-  if (node.type === 'call') {
-    const fn = node.childForFieldName('function');
+  if (S.type(node) === 'call') {
+    const fn = S.field(node, 'function');
     return {
       k: 'call',
       fn: fn ? exprOf(fn) : { k: 'other', text: '' },
@@ -1945,10 +2009,10 @@ function exprOf(node: Node): Expr {
       splat: false,
       line: node.startPosition.row + 1,
       col: node.startPosition.column,
-      text: short(node.text, 120),
+      text: short(S.text(node), 120),
     };
   }
-  return { k: 'other', text: short(node.text, 60) };
+  return { k: 'other', text: short(S.text(node), 60) };
 }
 
 function replaceRoot(e: Expr, root: Expr): Expr {
@@ -1960,35 +2024,49 @@ function replaceRoot(e: Expr, root: Expr): Expr {
 /** Fields of a class body declared with a payload-free type: `qty: int`, `id: UUID = Field()`. */
 function safeFieldsOf(cls: Node): string[] {
   const out: string[] = [];
-  const body = cls.childForFieldName('body');
+  const body = S.field(cls, 'body');
   if (!body) return out;
-  for (const st of body.namedChildren) {
-    if (!st || st.type !== 'expression_statement') continue;
-    const asg = st.namedChildren[0];
-    if (!asg || asg.type !== 'assignment') continue;
-    const left = asg.childForFieldName('left');
-    const type = asg.childForFieldName('type');
-    if (!left || left.type !== 'identifier' || !type) continue;
-    if (isSafeType(annotationNames(toExpr(type)))) out.push(left.text);
+  for (const st of S.named(body)) {
+    if (!st || S.type(st) !== 'expression_statement') continue;
+    const asg = S.named(st)[0];
+    if (!asg || S.type(asg) !== 'assignment') continue;
+    const left = S.field(asg, 'left');
+    const type = S.field(asg, 'type');
+    if (!left || S.type(left) !== 'identifier' || !type) continue;
+    if (isSafeType(annotationNames(toExpr(type)))) out.push(S.text(left));
   }
   return out;
 }
 
 /** Compute the taint summaries of every function in a parsed file. */
-export function computeTaintFacts(tree: Tree, facts: ModuleFacts): TaintFacts {
+export function computeTaintFacts(
+  tree: Tree,
+  facts: ModuleFacts,
+  shared?: FileNodes,
+): TaintFacts {
+  const outer = S;
+  S = shared ?? new FileNodes(tree.rootNode);
+  try {
+    return taintFactsWith(tree, facts, shared);
+  } finally {
+    S = outer;
+  }
+}
+
+function taintFactsWith(tree: Tree, facts: ModuleFacts, shared?: FileNodes): TaintFacts {
   const out: TaintFacts = { funcs: [], safeFields: {} };
   const root = tree.rootNode;
   // The facts know where every def/class is: find each node by position (a walk down one path)
   // instead of searching the whole tree again.
   const at = (line: number, col: number, type: string): Node | null => {
     let n: Node | null = root.descendantForPosition({ row: line - 1, column: col });
-    while (n && n.type !== type) n = n.parent;
+    while (n && S.type(n) !== type) n = n.parent;
     return n;
   };
   for (const c of facts.classes) {
     // Request models (pydantic, dataclass-like bases); plain classes hold no declared fields.
     if (c.bases.length === 0) continue;
-    const def = at(c.line, c.col, 'class_definition');
+    const def = shared?.classNodes.get(c) ?? at(c.line, c.col, 'class_definition');
     const fields = def ? safeFieldsOf(def) : [];
     if (fields.length) out.safeFields[c.qualname] = fields;
   }
@@ -2000,12 +2078,12 @@ export function computeTaintFacts(tree: Tree, facts: ModuleFacts): TaintFacts {
     const bound = fn.className !== null && !isStatic && fn.params.length > 0;
     const interesting = fn.params.some((_p, i) => !(bound && i === 0));
     if (!interesting) continue;
-    const def = at(fn.line, fn.col, 'function_definition');
+    const def = shared?.funcNodes.get(fn) ?? at(fn.line, fn.col, 'function_definition');
     if (!def) continue;
     file ??= buildFileCtx(facts);
     const walker = new FunctionWalker(file, fn.params, fn.qualname, bound);
     try {
-      walker.block(def.childForFieldName('body'));
+      walker.block(S.field(def, 'body'));
     } catch (err) {
       if (process.env.TAINT_DEBUG) throw err;
       // A bug here must not cost the file its facts: keep what the walk found so far.

@@ -1,0 +1,511 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { generateProject } from './generate';
+
+/**
+ * Project used by the LSP latency benchmark and test/incremental.test.ts: a generated project
+ * (bench/generate.ts) plus one 2,000-line route module (`app/big/routes.py`) with a service
+ * module holding SQL and shell sinks, included into the app.
+ */
+
+/** A route module of about `lines` lines: 8 kinds of route, in turn. */
+export function bigRouteModule(lines = 2000): string {
+  const out: string[] = [
+    'import subprocess',
+    'from typing import Annotated',
+    '',
+    'from fastapi import APIRouter, Depends, HTTPException, Request',
+    'from pydantic import BaseModel',
+    '',
+    'from app.big.service import BigService',
+    'from app.deps import CurrentUser, get_current_superuser, get_current_user, get_db',
+    '',
+    'router = APIRouter(prefix="/big", tags=["big"])',
+    'service = BigService()',
+    '',
+    '',
+    'class Item(BaseModel):',
+    '    name: str',
+    '    description: str = ""',
+    '    quantity: int = 0',
+    '',
+  ];
+  for (let r = 0; out.length < lines - 12; r++) {
+    const kind = r % 8;
+    out.push('');
+    if (kind === 0) {
+      out.push(`@router.get("/items${r}/{item_id}")`);
+      out.push(`def read_item_${r}(item_id: int, user: CurrentUser, db=Depends(get_db)):`);
+      out.push('    item = service.get(db, item_id)');
+      out.push('    if item is None:');
+      out.push('        raise HTTPException(status_code=404, detail="Not found")');
+      out.push('    return item');
+    } else if (kind === 1) {
+      out.push(`@router.post("/items${r}", dependencies=[Depends(get_current_superuser)])`);
+      out.push(`def create_item_${r}(item: Item, db=Depends(get_db)):`);
+      out.push('    created = service.create(db, item.name, item.description)');
+      out.push('    return created');
+    } else if (kind === 2) {
+      out.push(`@router.get("/search${r}")`);
+      out.push(`def search_${r}(q: str = "", limit: int = 10, db=Depends(get_db)):`);
+      out.push('    results = service.search(db, q)');
+      out.push('    return results[:limit]');
+    } else if (kind === 3) {
+      out.push(`@router.post("/run${r}")`);
+      out.push(`def run_${r}(cmd: str, user=Depends(get_current_user)):`);
+      out.push('    out = subprocess.run(cmd, shell=True, capture_output=True)');
+      out.push('    return {"code": out.returncode}');
+    } else if (kind === 4) {
+      out.push(`@router.get("/report${r}")`);
+      out.push(`async def report_${r}(request: Request, user: CurrentUser):`);
+      out.push('    name = request.query_params.get("name", "")');
+      out.push('    rows = service.lookup(name)');
+      out.push('    total = 0');
+      out.push('    for row in rows:');
+      out.push('        total += 1');
+      out.push('    return {"rows": rows, "total": total}');
+    } else if (kind === 5) {
+      out.push(`@router.delete("/items${r}/{item_id}")`);
+      out.push(`def delete_item_${r}(item_id: int, db=Depends(get_db)):`);
+      out.push('    service.delete(db, item_id)');
+      out.push('    return {"deleted": item_id}');
+    } else if (kind === 6) {
+      out.push(`@router.put("/items${r}/{item_id}")`);
+      out.push(
+        `def update_item_${r}(item_id: int, item: Item, user: CurrentUser, db=Depends(get_db)):`,
+      );
+      out.push('    current = service.get(db, item_id)');
+      out.push('    if current is None:');
+      out.push('        raise HTTPException(status_code=404, detail="Not found")');
+      out.push('    return service.create(db, item.name, item.description)');
+    } else {
+      out.push(`@router.get("/health${r}")`);
+      out.push(`def health_${r}():`);
+      out.push('    return {"ok": True}');
+    }
+  }
+  return out.join('\n') + '\n';
+}
+
+const BIG_SERVICE = `import sqlite3
+import subprocess
+
+
+class BigService:
+    table = "big_items"
+
+    def get(self, db, item_id):
+        cur = db.execute(f"SELECT * FROM {self.table} WHERE id = ?", (item_id,))
+        return cur.fetchone()
+
+    def create(self, db, name, description):
+        db.execute("INSERT INTO big_items (name, description) VALUES (?, ?)", (name, description))
+        return {"name": name}
+
+    def search(self, db, q):
+        sql = "SELECT * FROM big_items WHERE name LIKE '%" + q + "%'"
+        return db.execute(sql).fetchall()
+
+    def lookup(self, name):
+        conn = sqlite3.connect("big.db")
+        return conn.execute(f"SELECT * FROM big_items WHERE name = '{name}'").fetchall()
+
+    def delete(self, db, item_id):
+        db.execute("DELETE FROM big_items WHERE id = ?", (item_id,))
+`;
+
+const PLAIN = `import json
+
+
+def load_settings(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def merge(a, b):
+    out = dict(a)
+    out.update(b)
+    return out
+`;
+
+/**
+ * Generate the benchmark project in `dir`: bench/generate.ts' project of about `lines` lines,
+ * plus app/big/routes.py (`bigLines` lines), app/big/service.py and app/plain.py (a module that
+ * nothing imports and that does not use FastAPI). Returns the big route module's path.
+ */
+export function generateLatencyProject(dir: string, lines: number, bigLines = 2000): string {
+  generateProject(dir, lines);
+  const big = path.join(dir, 'app', 'big');
+  fs.mkdirSync(big, { recursive: true });
+  fs.writeFileSync(path.join(big, '__init__.py'), '');
+  fs.writeFileSync(path.join(big, 'routes.py'), bigRouteModule(bigLines));
+  fs.writeFileSync(path.join(big, 'service.py'), BIG_SERVICE);
+  fs.writeFileSync(path.join(dir, 'app', 'plain.py'), PLAIN);
+  const main = path.join(dir, 'app', 'main.py');
+  const text = fs.readFileSync(main, 'utf8');
+  fs.writeFileSync(
+    main,
+    text.replace(
+      'from fastapi import FastAPI\n',
+      'from fastapi import FastAPI\n\nfrom app.big import routes as big_routes\n',
+    ) + 'app.include_router(big_routes.router, prefix="/api")\n',
+  );
+  return path.join(big, 'routes.py');
+}
+
+// ---------------------------------------------------------------------------------------------
+// The benchmark: `node --import tsx bench/lsp-latency.ts [--sizes 10000,100000] [--baseline]`
+// (bench/run.ts runs it when dist/server.js exists).
+
+interface Position {
+  line: number;
+  character: number;
+}
+interface Change {
+  range: { start: Position; end: Position };
+  text: string;
+}
+interface Step {
+  kind: 'body' | 'exposure';
+  /** Document the edit is made in. */
+  file: string;
+  change: Change;
+}
+
+/** A text and its edits as LSP incremental changes (ASCII text: offsets are characters). */
+export class Doc {
+  constructor(
+    readonly file: string,
+    public text: string,
+    public version = 1,
+  ) {}
+
+  pos(offset: number): Position {
+    const before = this.text.slice(0, offset);
+    const line = before.split('\n').length - 1;
+    return { line, character: offset - (before.lastIndexOf('\n') + 1) };
+  }
+
+  /** Replace [from, to) with `text`; returns the LSP change. */
+  edit(from: number, to: number, text: string): Change {
+    const change = { range: { start: this.pos(from), end: this.pos(to) }, text };
+    this.text = this.text.slice(0, from) + text + this.text.slice(to);
+    return change;
+  }
+}
+
+/** The scripted edit session (about 260 edits). */
+export function script(big: Doc, deps: Doc): Step[] {
+  const steps: Step[] = [];
+  const body = (doc: Doc, change: Change) => steps.push({ kind: 'body', file: doc.file, change });
+  const exposure = (doc: Doc, change: Change) =>
+    steps.push({ kind: 'exposure', file: doc.file, change });
+  // 1. Typing a statement in five handlers spread over the module, one character per edit,
+  //    with the closing parenthesis inserted with the opening one (as editors do).
+  const statement = 'total_value = compute_total(item_id, limit=10)';
+  for (const frac of [0.1, 0.3, 0.5, 0.7, 0.9]) {
+    const handlers = [...big.text.matchAll(/\ndef (read_item|search|run|update_item)_\d+\(.*\n/g)];
+    const m = handlers[Math.floor(handlers.length * frac)];
+    let at = (m.index as number) + m[0].length;
+    body(big, big.edit(at, at, '    \n'));
+    at += 4;
+    for (const ch of statement) {
+      if (ch === ')') {
+        at++; // typed over the closing parenthesis
+        continue;
+      }
+      const text = ch === '(' ? '()' : ch;
+      body(big, big.edit(at, at, text));
+      at++;
+    }
+  }
+  // 2. Lines added above the routes, and removed again; a comment in the middle.
+  const top = big.text.indexOf('\n\nclass Item') + 1;
+  for (let i = 0; i < 10; i++) body(big, big.edit(top, top, '\n'));
+  for (let i = 0; i < 10; i++) body(big, big.edit(top, top + 1, ''));
+  const mid = big.text.indexOf('\n@router', big.text.length >> 1) + 1;
+  const note = '# TODO: paginate\n';
+  for (let i = 0; i < 5; i++) {
+    body(big, big.edit(mid, mid, note));
+    body(big, big.edit(mid, mid + note.length, ''));
+  }
+  // 3. Exposure: the router gets a dependency and loses it; a route gets one; a dependency
+  //    in another module stops checking the superuser flag (routes of every module change).
+  const deco = 'tags=["big"]';
+  const add = ', dependencies=[Depends(get_current_user)]';
+  for (let i = 0; i < 5; i++) {
+    const at = big.text.indexOf(deco) + deco.length;
+    exposure(big, big.edit(at, at, add));
+    exposure(big, big.edit(at, at + add.length, ''));
+  }
+  const route = big.text.indexOf('@router.get("/search');
+  const close = big.text.indexOf('")', route) + 2;
+  for (let i = 0; i < 5; i++) {
+    exposure(big, big.edit(close, close, add));
+    exposure(big, big.edit(close, close + add.length, ''));
+  }
+  const check = 'if not user.get("is_superuser"):';
+  for (let i = 0; i < 5; i++) {
+    const at = deps.text.indexOf(check);
+    exposure(deps, deps.edit(at, at + check.length, 'if False:'));
+    exposure(deps, deps.edit(at, at + 'if False:'.length, check));
+  }
+  return steps;
+}
+
+function percentile(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.min(s.length - 1, Math.floor(p * s.length))] : NaN;
+}
+
+interface LatencyResult {
+  label: string;
+  files: number;
+  lines: number;
+  initializeMs: number;
+  firstDiagnosticsMs: number;
+  afterOpenMs: number;
+  rows: {
+    kind: string;
+    n: number;
+    p50: number;
+    p95: number;
+    max: number;
+    warm: number;
+    server50: number;
+    server95: number;
+  }[];
+  peakRssMb: number | null;
+}
+
+async function measureServer(
+  dir: string,
+  big: string,
+  label: string,
+  env: NodeJS.ProcessEnv,
+): Promise<LatencyResult> {
+  const { spawn } = await import('node:child_process');
+  const rpc = await import('vscode-jsonrpc/node');
+  const { pathToFileURL } = await import('node:url');
+  const server = path.join(__dirname, '..', 'dist', 'server.js');
+  const uri = (abs: string) => pathToFileURL(abs).href;
+  const t0 = performance.now();
+  const proc = spawn(process.execPath, [server, '--stdio'], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+  });
+  let stderr = '';
+  proc.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  const conn = rpc.createMessageConnection(
+    new rpc.StreamMessageReader(proc.stdout!),
+    new rpc.StreamMessageWriter(proc.stdin!),
+  );
+  const waiting = new Map<string, { version: number | null; resolve: () => void }>();
+  conn.onNotification('textDocument/publishDiagnostics', (p: { uri: string; version?: number }) => {
+    const w = waiting.get(p.uri);
+    if (w && (w.version === null || p.version === w.version)) {
+      waiting.delete(p.uri);
+      w.resolve();
+    }
+  });
+  const timings: { path: string; reason: string | null; fileMs: number; workspaceMs: number }[] =
+    [];
+  conn.onNotification('window/logMessage', (p: { message: string }) => {
+    const m = /^timing (.*)$/.exec(p.message);
+    if (m) timings.push(JSON.parse(m[1]));
+  });
+  conn.onRequest(() => null);
+  conn.listen();
+  const wait = (abs: string, version: number | null) =>
+    new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`no diagnostics for ${abs} v${version}\n${stderr}`)),
+        120_000,
+      );
+      waiting.set(uri(abs), {
+        version,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      });
+    });
+
+  await conn.sendRequest('initialize', {
+    processId: process.pid,
+    rootUri: uri(dir),
+    workspaceFolders: [{ uri: uri(dir), name: path.basename(dir) }],
+    capabilities: {},
+    initializationOptions: { debounceMs: 0, verifyIdleMs: 0, logTimings: true },
+  });
+  const tInit = performance.now();
+  await conn.sendNotification('initialized', {});
+  const docs = new Map<string, Doc>();
+  const open = async (abs: string) => {
+    const doc = new Doc(abs, fs.readFileSync(abs, 'utf8'));
+    docs.set(abs, doc);
+    const first = wait(abs, null);
+    const tOpen = performance.now();
+    await conn.sendNotification('textDocument/didOpen', {
+      textDocument: { uri: uri(abs), languageId: 'python', version: 1, text: doc.text },
+    });
+    await first;
+    return { doc, tOpen, tFirst: performance.now() };
+  };
+  const opened = await open(big);
+  const deps = (await open(path.join(dir, 'app', 'deps.py'))).doc;
+  const steps = script(opened.doc, deps);
+  // Replay: each edit waits for the diagnostics of its version.
+  const replay = new Map<string, Doc>(
+    [...docs.keys()].map((k) => [k, new Doc(k, fs.readFileSync(k, 'utf8'))]),
+  );
+  const rows = new Map<string, { ms: number[]; warm: number; server: number[] }>();
+  let i = 0;
+  for (const step of steps) {
+    const doc = replay.get(step.file) as Doc;
+    doc.version++;
+    const done = wait(step.file, doc.version);
+    const before = timings.length;
+    const t = performance.now();
+    await conn.sendNotification('textDocument/didChange', {
+      textDocument: { uri: uri(step.file), version: doc.version },
+      contentChanges: [step.change],
+    });
+    await done;
+    const ms = performance.now() - t;
+    // The first edits compile the code paths (JIT): not counted.
+    if (i++ < 8) continue;
+    const row = rows.get(step.kind) ?? { ms: [], warm: 0, server: [] };
+    rows.set(step.kind, row);
+    row.ms.push(ms);
+    // The server logs its timing just after publishing.
+    for (let k = 0; k < 100 && timings.length <= before; k++)
+      await new Promise((r) => setTimeout(r, 2));
+    const u = timings[before];
+    if (u) {
+      if (u.path === 'warm') row.warm++;
+      else if (process.env.LSP_BENCH_DEBUG)
+        console.error(step.kind, u.path, u.reason, JSON.stringify(step.change));
+      row.server.push(u.fileMs + u.workspaceMs);
+    }
+  }
+  let peakRssMb: number | null = null;
+  try {
+    const status = fs.readFileSync(`/proc/${proc.pid}/status`, 'utf8');
+    const m = /VmHWM:\s+(\d+) kB/.exec(status);
+    if (m) peakRssMb = Math.round(Number(m[1]) / 1024);
+  } catch {
+    peakRssMb = null;
+  }
+  await conn.sendRequest('shutdown');
+  await conn.sendNotification('exit');
+  conn.dispose();
+  proc.kill();
+  const found = countLines(dir);
+  return {
+    label,
+    ...found,
+    initializeMs: tInit - t0,
+    firstDiagnosticsMs: opened.tFirst - t0,
+    afterOpenMs: opened.tFirst - opened.tOpen,
+    rows: [...rows].map(([kind, r]) => ({
+      kind,
+      n: r.ms.length,
+      p50: percentile(r.ms, 0.5),
+      p95: percentile(r.ms, 0.95),
+      max: Math.max(...r.ms),
+      warm: r.warm / r.ms.length,
+      server50: percentile(r.server, 0.5),
+      server95: percentile(r.server, 0.95),
+    })),
+    peakRssMb,
+  };
+}
+
+function countLines(dir: string): { files: number; lines: number } {
+  let files = 0;
+  let lines = 0;
+  const walk = (d: string) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.name.endsWith('.py')) {
+        files++;
+        lines += fs.readFileSync(p, 'utf8').split('\n').length - 1;
+      }
+    }
+  };
+  walk(dir);
+  return { files, lines };
+}
+
+/** VS Code client activation, as the code-server suite recorded it (test-output/vscode). */
+function activationNote(): string {
+  const file = path.join(__dirname, '..', 'test-output', 'vscode', 'results', 'result.json');
+  try {
+    const result = JSON.parse(fs.readFileSync(file, 'utf8')) as {
+      vscode?: string;
+      tests: { notes?: string[] }[];
+    };
+    for (const t of result.tests)
+      for (const n of t.notes ?? []) {
+        const m = /activate\(\) took ([\d.]+) ms/.exec(n);
+        if (m)
+          return `VS Code client activation: ${m[1]} ms of extension-host time (code-server ${result.vscode ?? '?'} suite, ${path.relative(process.cwd(), file)}).`;
+      }
+    return `VS Code client activation: not recorded in ${path.relative(process.cwd(), file)}.`;
+  } catch {
+    return 'VS Code client activation: no code-server suite results (test-output/vscode/results/result.json); run `npm test -- vscode` to record them.';
+  }
+}
+
+const f1 = (n: number) => (Number.isFinite(n) ? n.toFixed(1) : '');
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  let sizes = [10_000, 100_000];
+  let baseline = false;
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === '--sizes') sizes = args[++i].split(',').map(Number);
+    else if (args[i] === '--baseline') baseline = true;
+  }
+  const os = await import('node:os');
+  console.log(
+    '### LSP latency: didChange → publishDiagnostics of the edited document (debounce off: `initializationOptions.debounceMs: 0`)',
+  );
+  console.log('');
+  console.log(
+    '| workspace | mode | edits | n | p50 ms | p95 ms | max ms | warm path | server p50 ms | server p95 ms |',
+  );
+  console.log('|' + ' --- |'.repeat(10));
+  const starts: LatencyResult[] = [];
+  for (const size of sizes) {
+    const dir = path.join(os.tmpdir(), 'fastapi-lens-bench', `lsp-${size}`);
+    const big = generateLatencyProject(dir, size);
+    const modes: [string, NodeJS.ProcessEnv][] = [['incremental', {}]];
+    if (baseline) modes.push(['full re-run', { FASTAPI_LENS_WARM: '0' }]);
+    for (const [mode, env] of modes) {
+      const r = await measureServer(dir, big, mode, env);
+      if (mode === 'incremental') starts.push(r);
+      for (const row of r.rows)
+        console.log(
+          `| ${r.lines.toLocaleString('en-US')} lines / ${r.files} files | ${mode} | ${row.kind} | ${row.n} | ${f1(row.p50)} | ${f1(row.p95)} | ${f1(row.max)} | ${Math.round(row.warm * 100)}% | ${f1(row.server50)} | ${f1(row.server95)} |`,
+        );
+    }
+  }
+  console.log('');
+  console.log('### Start-up');
+  console.log('');
+  console.log(
+    '| workspace | spawn → initialize result ms | spawn → first diagnostics of the opened file ms | didOpen → its diagnostics ms | server peak RSS MB |',
+  );
+  console.log('|' + ' --- |'.repeat(5));
+  for (const r of starts)
+    console.log(
+      `| ${r.lines.toLocaleString('en-US')} lines / ${r.files} files | ${f1(r.initializeMs)} | ${f1(r.firstDiagnosticsMs)} | ${f1(r.afterOpenMs)} | ${r.peakRssMb ?? ''} |`,
+    );
+  console.log('');
+  console.log(activationNote());
+}
+
+if (require.main === module) void main();

@@ -1,0 +1,115 @@
+import { DependencyAnalyzer } from '../dependencies';
+import { relPath } from '../discovery';
+import type { Expr } from '../facts';
+import type { Analysis, AnalyzeOptions } from '../index';
+import { FastApiModel } from '../model';
+import { buildRoutes } from '../routes';
+import type { EngineDiagnostic, RoutesReport } from '../types';
+import { Workspace, type EvalCtx, type Value, type WorkspaceFile } from '../workspace';
+
+/**
+ * The workspace passes of `combine()` (index.ts), run on a Workspace that records what they
+ * read: which scopes names were looked up in, and which functions' return values were
+ * followed. The graph signature (signature.ts) covers exactly that, so an edit that leaves it
+ * unchanged cannot change the routes. Keep in step with `combine()`; test/incremental.test.ts
+ * compares the two.
+ */
+
+/** What the workspace passes read beyond every file's module level, functions and classes. */
+export interface Relevance {
+  /** `abs\0scope` of scopes in which names were looked up or expressions evaluated. */
+  scopes: Set<string>;
+  /** `abs\0qualname` of functions whose `return` values were evaluated (factories). */
+  returns: Set<string>;
+  /** Names of registration helpers: calls to them are evaluated wherever they are. */
+  helperNames: Set<string>;
+}
+
+export function scopeKey(abs: string, scope: string): string {
+  return `${abs}\0${scope}`;
+}
+
+export class TracingWorkspace extends Workspace {
+  tracing = true;
+  readonly scopes = new Set<string>();
+  readonly returns = new Set<string>();
+  /** Name-cache keys by the file of their scope, to forget one file's (see forgetFile). */
+  private readonly keysByFile = new Map<string, Set<string>>();
+  /** The cache key format is the one assumed here (checked on the first miss). */
+  private keysKnown: boolean | null = null;
+
+  override lookup(ctx: EvalCtx, name: string, depth = 0): Value {
+    if (this.tracing) this.scopes.add(scopeKey(ctx.file.abs, ctx.scope));
+    if (ctx.bindings?.has(name)) return super.lookup(ctx, name, depth);
+    const cache = this['nameCache'];
+    const key = `${ctx.file.abs}\0${ctx.scope}\0${name}`;
+    if (cache.has(key)) return super.lookup(ctx, name, depth);
+    const v = super.lookup(ctx, name, depth);
+    this.keysKnown ??= cache.has(key);
+    let keys = this.keysByFile.get(ctx.file.abs);
+    if (!keys) this.keysByFile.set(ctx.file.abs, (keys = new Set()));
+    keys.add(key);
+    return v;
+  }
+
+  /**
+   * Forget what was looked up in a file's scopes (its bindings changed). Names looked up in
+   * other files that resolved through the file's module level stay: the warm path only runs
+   * when that level did not change.
+   */
+  forgetFile(abs: string): void {
+    const cache = this['nameCache'];
+    if (this.keysKnown === false) {
+      cache.clear();
+      this.keysByFile.clear();
+      return;
+    }
+    for (const key of this.keysByFile.get(abs) ?? []) cache.delete(key);
+    this.keysByFile.delete(abs);
+  }
+
+  /** Every cached value (to move instance ids after an edit). */
+  cachedValues(): IterableIterator<Value> {
+    return this['nameCache'].values();
+  }
+
+  override eval(ctx: EvalCtx, e: Expr, depth = 0, alias = ''): Value {
+    if (this.tracing) {
+      this.scopes.add(scopeKey(ctx.file.abs, ctx.scope));
+      if (e.k === 'call') {
+        // A call of a workspace function is worth whatever it returns: note whose returns.
+        const callee = super.eval(ctx, e.fn, depth + 1);
+        if (callee.t === 'func') this.returns.add(scopeKey(callee.file.abs, callee.fn.qualname));
+      }
+    }
+    return super.eval(ctx, e, depth, alias);
+  }
+}
+
+export function combineTraced(
+  files: WorkspaceFile[],
+  diagnostics: EngineDiagnostic[],
+  cwd: string,
+  options: Pick<AnalyzeOptions, 'authDependencies'>,
+): { analysis: Analysis; relevance: Relevance } {
+  const workspace = new TracingWorkspace(files);
+  const deps = new DependencyAnalyzer(workspace, {
+    authDependencies: options.authDependencies ?? [],
+  });
+  const model = new FastApiModel(workspace, deps);
+  model.build();
+  const records = buildRoutes(workspace, model, deps);
+  workspace.tracing = false;
+  const report: RoutesReport = {
+    version: 1,
+    root: relPath(process.cwd(), cwd),
+    routes: records.map((r) => r.route),
+    diagnostics,
+  };
+  const helperNames = new Set<string>();
+  for (const { fn } of model['helpers'].values()) helperNames.add(fn.name);
+  return {
+    analysis: { report, records, workspace, model, deps, files },
+    relevance: { scopes: workspace.scopes, returns: workspace.returns, helperNames },
+  };
+}

@@ -1,0 +1,774 @@
+import type { RuleSettings, WorkspaceRule } from '../../../../rules/api';
+import { groupKey } from '../../../../rules/auth/util';
+import type { DepUse } from '../dependencies';
+import type { FuncFacts } from '../facts';
+import type { Finding, LocalFinding } from '../findings';
+import type { Analysis } from '../index';
+import type { RouteReg, RouterObj } from '../model';
+import type { RouteRecord } from '../routes';
+import type { DependencyNode } from '../types';
+import { Workspace, type Value, type WorkspaceFile } from '../workspace';
+import type { FileChange, FileState } from './fileState';
+import {
+  exposureRank,
+  localRaw,
+  runWorkspaceRule,
+  setOwners,
+  WORKSPACE_RULES,
+  type FindingStore,
+  type RawFinding,
+} from './scan';
+import { fileKey, projectGroups, type ItemLists } from './signature';
+import { TracingWorkspace, type Relevance } from './trace';
+
+/**
+ * The warm path: an edit whose graph signature is unchanged (signature.ts) cannot change the
+ * routes, their exposure or the dependency trees; only positions in the edited file move, and
+ * what rules read from function bodies may change. So instead of re-running the workspace
+ * passes, the previous analysis is patched in place:
+ * - the edited file's facts objects that the analysis points at are updated to the new ones;
+ * - positions derived from them (routes, registrations, dependency nodes, router names, the
+ *   ids of instances) are moved through the old -> new position map;
+ * - the Workspace forgets the file's index and its name cache; a fresh DependencyAnalyzer;
+ * - findings: the file's own file-rule findings are redone; workspace rules are re-run on the
+ *   part of the workspace that depends on the file, by what each rule reads (RULE_SCOPES):
+ *   per-route rules on the file's routes, per-router rules on their routers, per-file rules on
+ *   the file, the taint rules on the routes whose handlers import the file (directly or not);
+ *   rules that read only the route graph keep their findings, moved. Unknown rules re-run on
+ *   everything.
+ * Anything that cannot be mapped throws WarmFallback, and the caller re-runs everything.
+ */
+
+export class WarmFallback extends Error {}
+
+/**
+ * What each workspace rule reads, which decides what is re-run after a warm edit:
+ * - graph: routes, exposure, dependency trees, function headers (all unchanged): keep;
+ * - route: also the handler's body: re-run on the routes of the edited file;
+ * - group: also the other routes of the same router: re-run on those routers;
+ * - statement: each function or statement of a file by itself (and the graph): re-run on
+ *   the changed statements of the edited file;
+ * - taint: function bodies along call chains: see mergeTaint below.
+ */
+type RuleScope = 'graph' | 'route' | 'group' | 'statement' | 'taint';
+
+const RULE_SCOPES: Record<string, RuleScope> = {
+  AUTH001: 'group',
+  AUTH002: 'graph',
+  AUTH003: 'graph',
+  AUTH004: 'statement',
+  AUTH005: 'route',
+  AUTH006: 'graph',
+  AUTH007: 'statement',
+  AUTH008: 'graph',
+  AUTH009: 'route',
+  AUTH010: 'graph',
+  RATE001: 'route',
+  DATA001: 'route',
+  INJ001: 'taint',
+  INJ002: 'taint',
+  INJ003: 'taint',
+  PATH001: 'taint',
+  SSRF001: 'taint',
+  REDIR001: 'taint',
+  XSS001: 'taint',
+};
+
+/**
+ * Per-route rules that only ever report some routes (by what the route graph says, which a
+ * warm edit does not change): skipped when no changed route is one.
+ */
+const RULE_ROUTES: Record<string, (r: RouteRecord) => boolean> = {
+  AUTH001: (r) => r.route.kind === 'http' && r.route.exposure === 'public',
+  AUTH005: (r) => r.route.kind === 'websocket',
+  AUTH009: (r) => r.route.exposure === 'authenticated',
+  DATA001: (r) => r.route.kind === 'http',
+  RATE001: (r) => r.route.kind === 'http',
+};
+
+function scopeOf(code: string): RuleScope | 'global' {
+  return RULE_SCOPES[code] ?? 'global';
+}
+
+/** Workspace files each file imports (any scope), and the reverse. */
+export class ImportGraph {
+  private readonly out = new Map<WorkspaceFile, Set<WorkspaceFile>>();
+  private readonly into = new Map<WorkspaceFile, Set<WorkspaceFile>>();
+
+  constructor(
+    private readonly ws: Workspace,
+    files: WorkspaceFile[],
+  ) {
+    for (const f of files) this.set(f);
+  }
+
+  /** (Re)compute the imports of a file. */
+  set(f: WorkspaceFile): void {
+    for (const m of this.out.get(f) ?? []) this.into.get(m)?.delete(f);
+    const targets = new Set<WorkspaceFile>();
+    for (const imp of f.facts.imports) {
+      const m = this.ws.importedModule(imp, f);
+      if (m) targets.add(m);
+      if (imp.name !== null && imp.name !== '*') {
+        // `from pkg import mod` may name a submodule.
+        const sub = this.ws.importedModule(
+          { ...imp, module: imp.module ? `${imp.module}.${imp.name}` : imp.name, name: null },
+          f,
+        );
+        if (sub) targets.add(sub);
+      }
+    }
+    targets.delete(f);
+    this.out.set(f, targets);
+    for (const m of targets) {
+      let s = this.into.get(m);
+      if (!s) this.into.set(m, (s = new Set()));
+      s.add(f);
+    }
+  }
+
+  private closure(f: WorkspaceFile, edges: Map<WorkspaceFile, Set<WorkspaceFile>>) {
+    const seen = new Set<WorkspaceFile>([f]);
+    const todo = [f];
+    while (todo.length) {
+      const x = todo.pop() as WorkspaceFile;
+      for (const y of edges.get(x) ?? [])
+        if (!seen.has(y)) {
+          seen.add(y);
+          todo.push(y);
+        }
+    }
+    return seen;
+  }
+
+  /** The file and every file that imports it, directly or not. */
+  upstream(f: WorkspaceFile): Set<WorkspaceFile> {
+    return this.closure(f, this.into);
+  }
+
+  /** The file and every file it imports, directly or not. */
+  downstream(f: WorkspaceFile): Set<WorkspaceFile> {
+    return this.closure(f, this.out);
+  }
+}
+
+/** What the warm path needs from the last full analysis, kept up to date by it. */
+export interface WarmState {
+  analysis: Analysis;
+  relevance: Relevance;
+  store: FindingStore;
+  byHandler: Map<string, RouteRecord[]>;
+  settings: RuleSettings;
+  localFindings: Map<string, LocalFinding[]>;
+  imports: ImportGraph;
+  authDependencies: string[];
+  /** Per file: the routes and router objects holding its positions (found on first use). */
+  refs: Map<WorkspaceFile, { records: RouteRecord[]; objects: RouterObj[] }>;
+}
+
+export interface WarmResult {
+  analysis: Analysis;
+  /** Files (relative) whose findings may have changed. */
+  touched: Set<string>;
+  /** Some route moved. */
+  routesMoved: boolean;
+  stats: {
+    affectedRoutes: number;
+    taintRoutes: number;
+    /** Milliseconds by step. */
+    ms: Record<string, number>;
+  };
+}
+
+/** Make `o` deep-equal to `n`, keeping the identity of `o`'s parts where shapes agree. */
+function deepPatch(o: unknown, n: unknown): unknown {
+  if (o === n) return o;
+  if (typeof o !== 'object' || typeof n !== 'object' || o === null || n === null) return n;
+  if (Array.isArray(o) !== Array.isArray(n)) return n;
+  if (Array.isArray(o)) {
+    const na = n as unknown[];
+    if (o.length !== na.length) return n;
+    for (let i = 0; i < o.length; i++) o[i] = deepPatch(o[i], na[i]);
+    return o;
+  }
+  const or = o as Record<string, unknown>;
+  const nr = n as Record<string, unknown>;
+  if ('k' in or && or.k !== nr.k) return n;
+  for (const k of Object.keys(or)) if (!(k in nr)) delete or[k];
+  for (const k of Object.keys(nr)) or[k] = deepPatch(or[k], nr[k]);
+  return o;
+}
+
+function escapeRe(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+function taintKey(f: Omit<Finding, 'fingerprint'>): string {
+  return `${f.code}|${f.file}|${f.line}|${f.column}`;
+}
+
+/** Files reachable through imports from some files (memoized per file). */
+class Reach {
+  private readonly memo = new Map<WorkspaceFile, Set<WorkspaceFile>>();
+
+  constructor(private readonly imports: ImportGraph) {}
+
+  of(files: WorkspaceFile[]): Set<WorkspaceFile> {
+    const out = new Set<WorkspaceFile>();
+    for (const f of files) {
+      let d = this.memo.get(f);
+      if (!d) this.memo.set(f, (d = this.imports.downstream(f)));
+      for (const x of d) out.add(x);
+    }
+    return out;
+  }
+}
+
+/** Routes and router objects that hold positions of a file (their own, auth, names, ids). */
+function refsOf(w: WarmState, X: WorkspaceFile): { records: RouteRecord[]; objects: RouterObj[] } {
+  const cached = w.refs.get(X);
+  if (cached) return cached;
+  const rel = X.rel;
+  const nameRe = new RegExp(`^${escapeRe(X.module)}:<line \\d+>$`);
+  const valueRefs = (v: Value, depth = 0): boolean => {
+    if (depth > 20) return false;
+    if (v.t === 'instance') return v.file === X || valueRefs(v.of, depth + 1);
+    if (v.t === 'list') return v.items.some((i) => valueRefs(i, depth + 1));
+    return false;
+  };
+  const useRefs = (u: DepUse) => u.ctx.file === X || valueRefs(u.value);
+  const regRefs = (r: RouteReg) => r.file === X || r.dependencies.some(useRefs);
+  const nodeRefs = (nodes: DependencyNode[], seen: Set<DependencyNode>): boolean =>
+    nodes.some((n) => {
+      if (seen.has(n)) return false;
+      seen.add(n);
+      return n.file === rel || nodeRefs(n.children, seen);
+    });
+  const records = w.analysis.records.filter(
+    (r) =>
+      r.route.file === rel ||
+      r.handler?.file === X ||
+      r.route.auth.some((a) => a.file === rel) ||
+      nodeRefs(r.route.dependencies, new Set()) ||
+      r.route.routers.some((n) => nameRe.test(n)) ||
+      (r.route.app !== null && nameRe.test(r.route.app)) ||
+      (r.reg !== null && regRefs(r.reg)),
+  );
+  const objects = [...w.analysis.model.objects.values()].filter(
+    (o) =>
+      o.file === X ||
+      nameRe.test(o.name) ||
+      o.dependencies.some(useRefs) ||
+      o.routes.some(regRefs) ||
+      o.includes.some((i) => i.file === X || i.dependencies.some(useRefs)) ||
+      o.mounts.some((m) => m.file === X || valueRefs(m.target)) ||
+      o.middleware.some((m) => m.file === X),
+  );
+  const out = { records, objects };
+  w.refs.set(X, out);
+  return out;
+}
+
+/**
+ * Apply an edit of one file (already re-analysed by its FileState) to the analysis.
+ * `oldParts`/`oldFileKey` describe the file before the edit. Throws WarmFallback.
+ */
+export function warmUpdate(
+  w: WarmState,
+  X: WorkspaceFile,
+  state: FileState,
+  change: FileChange,
+  oldParts: ItemLists[],
+  oldFileKey: string,
+): WarmResult {
+  const lineCountBefore = X.facts.lineCount;
+  const abs = X.abs;
+  const rel = X.rel;
+  const ms: Record<string, number> = {};
+  let tick = performance.now();
+  const lap = (name: string) => {
+    const now = performance.now();
+    ms[name] = now - tick;
+    tick = now;
+  };
+  const newParts: ItemLists[] =
+    change.mode === 'full' ? [state.facts] : change.added.map((g) => g.items);
+  const oldP = projectGroups(oldParts, abs, w.relevance);
+  const newP = projectGroups(newParts, abs, w.relevance);
+  if (oldP.key !== newP.key) throw new WarmFallback('the route graph may have changed');
+  if (fileKey(state.facts, w.relevance) !== oldFileKey)
+    throw new WarmFallback('module exports or annotations changed');
+
+  // ---- positions: old -> new -------------------------------------------------------------
+  const pairs = new Map<string, [number, number] | null>();
+  const lines = new Map<number, number | null>();
+  for (let i = 0; i < oldP.positions.length; i += 2) {
+    const ol = oldP.positions[i];
+    const oc = oldP.positions[i + 1];
+    const nl = newP.positions[i];
+    const nc = newP.positions[i + 1];
+    const k = `${ol}:${oc}`;
+    const p = pairs.get(k);
+    if (p === undefined) pairs.set(k, [nl, nc]);
+    else if (p && (p[0] !== nl || p[1] !== nc)) pairs.set(k, null);
+    const l = lines.get(ol);
+    if (l === undefined) lines.set(ol, nl);
+    else if (l !== nl) lines.set(ol, null);
+  }
+  // Whether any position moved (else ids and cached trees need no update).
+  let shifted = change.mode === 'full' || change.removed.length !== change.added.length;
+  for (let i = 0; !shifted && i < oldP.positions.length; i += 2)
+    if (oldP.positions[i] !== newP.positions[i] || oldP.positions[i + 1] !== newP.positions[i + 1])
+      shifted = true;
+  if (!shifted && state.facts.lineCount !== lineCountBefore) shifted = true;
+  const mapLine = (line: number): number => {
+    const m = change.mapLine(line);
+    if (m !== null) return m;
+    const n = lines.get(line);
+    if (n === undefined || n === null) throw new WarmFallback(`line ${line} cannot be mapped`);
+    return n;
+  };
+  const mapPos = (line: number, col: number): [number, number] => {
+    const m = change.mapLine(line);
+    if (m !== null) return [m, col];
+    const p = pairs.get(`${line}:${col}`);
+    if (p) return p;
+    return [mapLine(line), col];
+  };
+
+  lap('signature');
+  // ---- facts: keep the objects the analysis points at ---------------------------------------
+  const oldEvalsInX = (X.facts.taint?.funcs ?? []).some((s) => s.evals.length > 0);
+  const subst = new Map<object, object>();
+  for (let i = 0; i < oldP.objects.length; i++) {
+    const kept = deepPatch(oldP.objects[i], newP.objects[i]);
+    if (kept !== newP.objects[i]) subst.set(newP.objects[i], kept as object);
+  }
+  state.substitute(subst);
+  X.facts = state.facts;
+  w.imports.set(X);
+  const ws = w.analysis.workspace;
+  ws['index'].set(X, new Workspace([X])['index'].get(X) as ReturnType<Workspace['fileIndex']>);
+  if (ws instanceof TracingWorkspace) ws.forgetFile(abs);
+  else ws['nameCache'].clear();
+
+  // Functions (and classes) whose statements changed: what rules read from bodies is theirs.
+  const changedFns = new Set<FuncFacts>();
+  const changedNames = new Set<string>();
+  let changedClass = false;
+  for (const part of change.mode === 'full' ? [state.facts] : change.added.map((g) => g.items)) {
+    for (const fn of part.funcs) {
+      changedFns.add(fn);
+      changedNames.add(fn.name);
+    }
+    if (part.classes.length) changedClass = true;
+  }
+  for (const part of oldParts) for (const fn of part.funcs) changedNames.add(fn.name);
+
+  // ---- derived positions ----------------------------------------------------------------
+  lap('patch');
+  const analysis = w.analysis;
+  const refs = refsOf(w, X);
+  let routesMoved = false;
+  const seen = new Set<object>();
+  const nameRe = new RegExp(`^${escapeRe(X.module)}:<line (\\d+)>$`);
+  const remapName = (name: string): string => {
+    const m = nameRe.exec(name);
+    return m ? `${X.module}:<line ${mapLine(Number(m[1]))}>` : name;
+  };
+  const remapValue = (v: Value): void => {
+    if (seen.has(v)) return;
+    seen.add(v);
+    if (v.t === 'instance') {
+      // The creating call is a facts object, already moved: the id follows it.
+      if (v.file === X) v.id = `${rel}:${v.call.line}:${v.call.col}`;
+      remapValue(v.of);
+    } else if (v.t === 'list') for (const i of v.items) remapValue(i);
+  };
+  const remapUse = (u: DepUse): void => {
+    if (seen.has(u)) return;
+    seen.add(u);
+    if (u.ctx.file === X) u.line = mapLine(u.line);
+    remapValue(u.value);
+  };
+  const remapReg = (r: RouteReg): void => {
+    if (seen.has(r)) return;
+    seen.add(r);
+    if (r.file === X) [r.line, r.col] = mapPos(r.line, r.col);
+    r.dependencies.forEach(remapUse);
+  };
+  const model = analysis.model;
+  let rekey = false;
+  // Nothing moved (an edit within a line): every derived position is still right.
+  for (const obj of shifted ? refs.objects : []) {
+    if (obj.file === X) {
+      // The call that created it was patched already: its position is the new one.
+      if (obj.line !== obj.call.line || obj.col !== obj.call.col) rekey = true;
+      [obj.line, obj.col] = [obj.call.line, obj.call.col];
+    }
+    obj.name = remapName(obj.name);
+    obj.dependencies.forEach(remapUse);
+    obj.routes.forEach(remapReg);
+    for (const inc of obj.includes) {
+      if (inc.file === X) [inc.line, inc.col] = mapPos(inc.line, inc.col);
+      inc.dependencies.forEach(remapUse);
+    }
+    for (const m of obj.mounts) {
+      if (m.file === X) [m.line, m.col] = mapPos(m.line, m.col);
+      remapValue(m.target);
+    }
+    for (const mw of obj.middleware) if (mw.file === X) [mw.line, mw.col] = mapPos(mw.line, mw.col);
+  }
+  if (rekey) {
+    const objects = [...model.objects.values()];
+    model.objects.clear();
+    for (const obj of objects) {
+      if (obj.file === X) obj.id = `${rel}:${obj.line}:${obj.col}`;
+      model.objects.set(obj.id, obj);
+    }
+  }
+  const remapNodes = (nodes: DependencyNode[]): void => {
+    for (const n of nodes) {
+      if (seen.has(n)) continue;
+      seen.add(n);
+      if (n.file === rel && n.line !== null) n.line = mapLine(n.line);
+      remapNodes(n.children);
+    }
+  };
+  for (const rec of shifted ? refs.records : []) {
+    const r = rec.route;
+    const before = `${r.line}:${r.column}:${r.handlerLine}`;
+    if (r.file === rel) [r.line, r.column] = mapPos(r.line, r.column);
+    if (rec.handler?.file === X && r.handlerLine !== null) r.handlerLine = rec.handler.fn.line;
+    for (const a of r.auth) if (a.file === rel && a.line !== null) a.line = mapLine(a.line);
+    remapNodes(r.dependencies);
+    if (r.routers.some((n) => nameRe.test(n))) r.routers = r.routers.map(remapName);
+    if (r.app) r.app = remapName(r.app);
+    if (rec.reg) remapReg(rec.reg);
+    if (`${r.line}:${r.column}:${r.handlerLine}` !== before) routesMoved = true;
+  }
+  // Lines moved: instance ids cached in the name cache and dependency trees cached by the
+  // DependencyAnalyzer (both stay: what they say did not change) move too.
+  if (shifted) {
+    if (ws instanceof TracingWorkspace) for (const v of ws.cachedValues()) remapValue(v);
+    for (const t of analysis.deps['treeCache'].values()) remapNodes(t.children);
+  }
+  const next: Analysis = { ...analysis };
+  const records = analysis.records;
+
+  lap('remap');
+  // ---- what to re-run ---------------------------------------------------------------------
+  // Per-route rules: routes whose handler changed. Per-router rules: run on those routers
+  // (they compare siblings), keep what they say about the changed routes.
+  const aff = new Set<RouteRecord>();
+  for (const r of refs.records) if (r.handler && changedFns.has(r.handler.fn)) aff.add(r);
+  const groups = new Set<string>();
+  for (const r of aff) groups.add(groupKey(r));
+  const grpRoutes = aff.size ? records.filter((r) => groups.has(groupKey(r))) : [];
+  // Taint: routes whose handler changed; all routes whose handlers import the file when a
+  // changed function may be called from elsewhere (or a changed class may type a parameter).
+  const upstream = w.imports.upstream(X);
+  let broad = changedClass;
+  if (!broad)
+    search: for (const f of upstream)
+      for (const sum of f.facts.taint?.funcs ?? [])
+        for (const c of sum.calls) {
+          const last = c.fn.k === 'name' ? c.fn.id : c.fn.k === 'attr' ? c.fn.attr : null;
+          if (
+            (last !== null && changedNames.has(last)) ||
+            (c.selfMethod !== null && changedNames.has(c.selfMethod))
+          ) {
+            broad = true;
+            break search;
+          }
+        }
+  const taintRoutes = new Set<RouteRecord>();
+  for (const r of records) {
+    if (!r.handler || r.route.kind === 'mount') continue;
+    if (broad ? upstream.has(r.handler.file) : changedFns.has(r.handler.fn)) taintRoutes.add(r);
+  }
+
+  lap('affected');
+  // The taint pass only needs the files the routes' handlers import (calls resolve through
+  // imports), and the edited file (its `eval`s are reported without a route).
+  const reach = new Reach(w.imports);
+  const taintFiles = reach.of(
+    [...taintRoutes].map((r) => (r.handler as { file: WorkspaceFile }).file),
+  );
+  taintFiles.add(X);
+
+  // ---- findings ---------------------------------------------------------------------------
+  const store = w.store;
+  const touched = new Set<string>([rel]);
+  const newEvals = (state.facts.taint?.funcs ?? []).some((s) => s.evals.length > 0);
+  const rerunTaint = taintRoutes.size > 0 || oldEvalsInX || newEvals;
+  const taintRels = new Set([...taintFiles].map((f) => f.rel));
+  // What is re-run is dropped first: by the routes findings are about, by file otherwise.
+  const drop = new Set<RawFinding>();
+  const droppedTaint: RawFinding[] = [];
+  const owned = (routes: Iterable<RouteRecord>, scopes: RuleScope[]) => {
+    for (const r of routes)
+      for (const raw of store.byOwner.get(r) ?? [])
+        if ((scopes as string[]).includes(scopeOf(raw.rule))) drop.add(raw);
+  };
+  owned(aff, ['route', 'group']);
+  for (const [code, byFile] of store.ws) {
+    const scope = scopeOf(code);
+    if (scope === 'global') {
+      for (const list of byFile.values()) for (const raw of list) drop.add(raw);
+    } else if (scope === 'statement') {
+      for (const raw of byFile.get(rel) ?? [])
+        if (change.mapLine(raw.finding.line) === null) drop.add(raw);
+    } else if (scope === 'taint' && rerunTaint) {
+      for (const file of taintRels)
+        for (const raw of byFile.get(file) ?? []) if (!raw.finding.route) drop.add(raw);
+    }
+  }
+  if (rerunTaint)
+    for (const r of taintRoutes)
+      for (const raw of store.byOwner.get(r) ?? [])
+        if (scopeOf(raw.rule) === 'taint') {
+          drop.add(raw);
+          droppedTaint.push(raw);
+        }
+  for (const f of store.removeWorkspace(drop)) touched.add(f);
+
+  lap('drop');
+  // Findings kept: move what points into the edited file.
+  const remapFinding = (f: Omit<Finding, 'fingerprint'>): boolean => {
+    let moved = false;
+    if (f.file === rel) {
+      [f.line, f.column] = mapPos(f.line, f.column);
+      [f.endLine, f.endColumn] = mapPos(f.endLine, f.endColumn);
+      moved = true;
+    }
+    if (f.route && f.route.file === rel) {
+      f.route.line = mapLine(f.route.line);
+      moved = true;
+    }
+    for (const r of f.related)
+      if (r.file === rel) {
+        r.line = mapLine(r.line);
+        moved = true;
+      }
+    if (f.flow)
+      for (const s of f.flow)
+        if (s.file === rel) {
+          s.line = mapLine(s.line);
+          moved = true;
+        }
+    for (const fix of f.fixes)
+      for (const e of fix.edits)
+        if (e.file === rel || e.file === abs) {
+          e.line = mapLine(e.line);
+          e.endLine = mapLine(e.endLine);
+          moved = true;
+        }
+    return moved;
+  };
+  const local = store.local.get(rel);
+  if (shifted)
+    for (const raw of store.refsTo(rel, abs)) {
+      // The file's own file-rule findings are made again below.
+      if (raw.finding.file === rel && local?.includes(raw)) continue;
+      if (remapFinding(raw.finding)) touched.add(raw.finding.file);
+    }
+
+  lap('move');
+  // The file's own file-rule findings.
+  w.localFindings.set(rel, X.facts.local ?? []);
+  store.setLocal(rel, localRaw(X, w.byHandler));
+
+  lap('local');
+  // Workspace rules on what depends on the file.
+  const base = { analysis: next, settings: w.settings, localFindings: w.localFindings };
+  const affList = records.filter((r) => aff.has(r));
+  const onRoutes = (rule: WorkspaceRule, routes: RouteRecord[]): RawFinding[] => {
+    if (routes.length === 0) return [];
+    const raws = runWorkspaceRule(rule, {
+      ...base,
+      analysis: { ...next, records: routes },
+      routes,
+    });
+    setOwners(raws, routes);
+    return raws.filter((raw) => raw.owner !== undefined && aff.has(raw.owner));
+  };
+  const taintRules: WorkspaceRule[] = [];
+  for (const rule of WORKSPACE_RULES) {
+    const scope = scopeOf(rule.meta.code);
+    let raws: RawFinding[] = [];
+    const only = RULE_ROUTES[rule.meta.code];
+    if ((scope === 'route' || scope === 'group') && only && !affList.some(only)) raws = [];
+    else if (scope === 'route') raws = onRoutes(rule, affList);
+    else if (scope === 'group') raws = aff.size ? onRoutes(rule, grpRoutes) : [];
+    else if (scope === 'statement') {
+      // The rule sees the file with only its changed statements.
+      const saved = X.facts;
+      const changed = (part: keyof ItemLists | 'subscriptAssigns') =>
+        newParts.flatMap((p) => (p as unknown as Record<string, unknown[]>)[part] ?? []);
+      X.facts = {
+        ...saved,
+        imports: changed('imports') as typeof saved.imports,
+        assigns: changed('assigns') as typeof saved.assigns,
+        funcs: changed('funcs') as typeof saved.funcs,
+        classes: changed('classes') as typeof saved.classes,
+        calls: changed('calls') as typeof saved.calls,
+        subscriptAssigns: changed('subscriptAssigns') as typeof saved.subscriptAssigns,
+      };
+      try {
+        raws = runWorkspaceRule(rule, {
+          ...base,
+          analysis: { ...next, files: [X] },
+          routes: records,
+        });
+      } finally {
+        X.facts = saved;
+      }
+    } else if (scope === 'global') {
+      raws = runWorkspaceRule(rule, { ...base, routes: records });
+      setOwners(raws, records);
+    } else if (scope === 'taint') taintRules.push(rule);
+    for (const f of store.addWorkspace(raws)) touched.add(f);
+    if (process.env.LENS_RULE_MS) lap(`rule.${rule.meta.code}`);
+  }
+  lap('rules');
+  if (rerunTaint && taintRules.length)
+    for (const f of mergeTaint(
+      w,
+      next,
+      X,
+      taintRules,
+      taintRoutes,
+      taintFiles,
+      droppedTaint,
+      reach,
+    ))
+      touched.add(f);
+
+  return {
+    analysis: next,
+    touched,
+    routesMoved,
+    stats: { affectedRoutes: aff.size, taintRoutes: taintRoutes.size, ms: (lap('taint'), ms) },
+  };
+}
+
+/**
+ * The taint findings of the routes T whose handlers may reach the edited code, merged with the
+ * others. Each sink position is reported once, for the most exposed route reaching it (the
+ * first such route in route order). Routes outside T cannot reach the edited code, so their
+ * offers are unchanged; but only the old winners are known: where an old winner from T no
+ * longer wins, the routes outside T that may reach the sink run again with T to find the new
+ * one. Returns the files whose raw findings changed.
+ */
+function mergeTaint(
+  w: WarmState,
+  analysis: Analysis,
+  X: WorkspaceFile,
+  rules: WorkspaceRule[],
+  T: Set<RouteRecord>,
+  taintFiles: Set<WorkspaceFile>,
+  dropped: RawFinding[],
+  reach: Reach,
+): Set<string> {
+  const records = analysis.records;
+  const index = new Map<RouteRecord, number>();
+  records.forEach((r, i) => index.set(r, i));
+  const touched = new Set<string>();
+  const run = (routes: RouteRecord[], files: Set<WorkspaceFile>): RawFinding[] => {
+    const view: Analysis = {
+      ...analysis,
+      records: routes,
+      files: analysis.files.filter((f) => files.has(f)),
+    };
+    const out: RawFinding[] = [];
+    for (const rule of rules)
+      for (const raw of runWorkspaceRule(rule, {
+        analysis: view,
+        routes,
+        settings: w.settings,
+        localFindings: w.localFindings,
+      }))
+        out.push(raw);
+    setOwners(out, routes);
+    return out;
+  };
+  const fresh = run(
+    records.filter((r) => T.has(r)),
+    taintFiles,
+  );
+  const freshByKey = new Map<string, RawFinding>();
+  for (const raw of fresh) if (raw.finding.route) freshByKey.set(taintKey(raw.finding), raw);
+
+  // Carried winners (owners outside T), by key.
+  const carried = new Map<string, { raw: RawFinding }>();
+  for (const rule of rules) {
+    const byFile = w.store.ws.get(rule.meta.code);
+    if (!byFile) continue;
+    for (const list of byFile.values())
+      for (const raw of list) if (raw.finding.route) carried.set(taintKey(raw.finding), { raw });
+  }
+  const rankOf = (raw: RawFinding): [number, number] => [
+    raw.finding.route ? exposureRank(raw.finding.route.exposure) : -1,
+    raw.owner ? (index.get(raw.owner) ?? Infinity) : Infinity,
+  ];
+  const beats = (a: [number, number], b: [number, number]) =>
+    a[0] > b[0] || (a[0] === b[0] && a[1] < b[1]);
+
+  const chosen: RawFinding[] = [];
+  const lost = new Set<string>();
+  const oldWinner = new Map<string, RawFinding>();
+  // Sinks in the edited file are only reached through T: no old winner to worry about there.
+  for (const raw of dropped)
+    if (raw.finding.file !== X.rel) oldWinner.set(taintKey(raw.finding), raw);
+  for (const [key, raw] of freshByKey) {
+    const c = carried.get(key);
+    if (c) {
+      if (beats(rankOf(raw), rankOf(c.raw))) {
+        for (const f of w.store.removeWorkspace([c.raw])) touched.add(f);
+        chosen.push(raw);
+      }
+      continue;
+    }
+    const old = oldWinner.get(key);
+    if (old && old.owner !== raw.owner && !beats(rankOf(raw), rankOf(old))) {
+      lost.add(key);
+      continue;
+    }
+    chosen.push(raw);
+  }
+  for (const key of oldWinner.keys()) if (!freshByKey.has(key)) lost.add(key);
+
+  if (lost.size) {
+    // Routes outside T that may reach the lost sinks' files, run together with T.
+    const sinkFiles = new Set<string>();
+    for (const key of lost) sinkFiles.add(key.split('|')[1]);
+    const reaches = new Map<WorkspaceFile, boolean>();
+    const routes = records.filter((r) => {
+      if (T.has(r)) return true;
+      if (!r.handler || r.route.kind === 'mount') return false;
+      let ok = reaches.get(r.handler.file);
+      if (ok === undefined) {
+        ok = [...reach.of([r.handler.file])].some((f) => sinkFiles.has(f.rel));
+        reaches.set(r.handler.file, ok);
+      }
+      return ok;
+    });
+    const files = reach.of(routes.map((r) => (r.handler as { file: WorkspaceFile }).file));
+    const again = run(routes, files);
+    for (const raw of again)
+      if (raw.finding.route && lost.has(taintKey(raw.finding))) chosen.push(raw);
+  }
+
+  // `eval` of a non-literal (no route): reported once per line unless a route finding is.
+  const inj003 = new Set<string>();
+  for (const raw of chosen)
+    if (raw.finding.code === 'INJ003') inj003.add(`${raw.finding.file}:${raw.finding.line}`);
+  for (const { raw } of carried.values())
+    if (raw.finding.code === 'INJ003') inj003.add(`${raw.finding.file}:${raw.finding.line}`);
+  for (const raw of fresh)
+    if (!raw.finding.route && !inj003.has(`${raw.finding.file}:${raw.finding.line}`))
+      chosen.push(raw);
+  for (const f of w.store.addWorkspace(chosen)) touched.add(f);
+  return touched;
+}
