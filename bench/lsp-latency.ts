@@ -283,6 +283,7 @@ async function measureServer(
   big: string,
   label: string,
   env: NodeJS.ProcessEnv,
+  startOnly = false,
 ): Promise<LatencyResult> {
   const { spawn } = await import('node:child_process');
   const rpc = await import('vscode-jsonrpc/node');
@@ -308,11 +309,22 @@ async function measureServer(
       w.resolve();
     }
   });
-  const timings: { path: string; reason: string | null; fileMs: number; workspaceMs: number }[] =
-    [];
+  interface Timing {
+    uri: string;
+    version: number | null;
+    path: string;
+    reason: string | null;
+    fileMs: number;
+    workspaceMs: number;
+  }
+  const timings = new Map<string, Timing>();
   conn.onNotification('window/logMessage', (p: { message: string }) => {
     const m = /^timing (.*)$/.exec(p.message);
-    if (m) timings.push(JSON.parse(m[1]));
+    if (m) {
+      const t = JSON.parse(m[1]) as Timing;
+      timings.set(`${t.uri}#${t.version}`, t);
+    } else if (/^load /.test(p.message) && process.env.LSP_BENCH_DEBUG)
+      console.error(label, p.message, `at ${(performance.now() - t0).toFixed(0)} ms`);
   });
   conn.onRequest(() => null);
   conn.listen();
@@ -354,7 +366,7 @@ async function measureServer(
   };
   const opened = await open(big);
   const deps = (await open(path.join(dir, 'app', 'deps.py'))).doc;
-  const steps = script(opened.doc, deps);
+  const steps = startOnly ? [] : script(opened.doc, deps);
   // Replay: each edit waits for the diagnostics of its version.
   const replay = new Map<string, Doc>(
     [...docs.keys()].map((k) => [k, new Doc(k, fs.readFileSync(k, 'utf8'))]),
@@ -365,7 +377,6 @@ async function measureServer(
     const doc = replay.get(step.file) as Doc;
     doc.version++;
     const done = wait(step.file, doc.version);
-    const before = timings.length;
     const t = performance.now();
     await conn.sendNotification('textDocument/didChange', {
       textDocument: { uri: uri(step.file), version: doc.version },
@@ -378,13 +389,16 @@ async function measureServer(
     const row = rows.get(step.kind) ?? { ms: [], warm: 0, server: [] };
     rows.set(step.kind, row);
     row.ms.push(ms);
-    // The server logs its timing just after publishing.
-    for (let k = 0; k < 100 && timings.length <= before; k++)
-      await new Promise((r) => setTimeout(r, 2));
-    const u = timings[before];
+    // The server logs its timing (with the document version) just after publishing.
+    const id = `${uri(step.file)}#${doc.version}`;
+    for (let k = 0; k < 100 && !timings.has(id); k++) await new Promise((r) => setTimeout(r, 2));
+    const u = timings.get(id);
     if (u) {
-      if (u.path === 'warm') row.warm++;
-      else if (process.env.LSP_BENCH_DEBUG)
+      if (u.path === 'warm') {
+        row.warm++;
+        if (process.env.LSP_BENCH_DEBUG && step.kind === 'exposure')
+          console.error('warm exposure edit', JSON.stringify(step.change));
+      } else if (process.env.LSP_BENCH_DEBUG)
         console.error(step.kind, u.path, u.reason, JSON.stringify(step.change));
       row.server.push(u.fileMs + u.workspaceMs);
     }
@@ -482,11 +496,22 @@ async function main(): Promise<void> {
   for (const size of sizes) {
     const dir = path.join(os.tmpdir(), 'fastapi-lens-bench', `lsp-${size}`);
     const big = generateLatencyProject(dir, size);
-    const modes: [string, NodeJS.ProcessEnv][] = [['incremental', {}]];
-    if (baseline) modes.push(['full re-run', { FASTAPI_LENS_WARM: '0' }]);
+    // A facts cache of its own, empty at first: the first start parses everything, the
+    // restart after the session reads the cache.
+    const cacheDir = path.join(os.tmpdir(), 'fastapi-lens-bench', `cache-${size}`);
+    fs.rmSync(cacheDir, { recursive: true, force: true });
+    const modes: [string, NodeJS.ProcessEnv][] = [
+      ['incremental', { FASTAPI_LENS_CACHE_DIR: cacheDir }],
+    ];
+    if (baseline)
+      modes.push(['full re-run', { FASTAPI_LENS_WARM: '0', FASTAPI_LENS_CACHE_DIR: '' }]);
     for (const [mode, env] of modes) {
       const r = await measureServer(dir, big, mode, env);
-      if (mode === 'incremental') starts.push(r);
+      if (mode === 'incremental') {
+        starts.push({ ...r, label: 'first start' });
+        const again = await measureServer(dir, big, mode, env, true);
+        starts.push({ ...again, label: 'restart (facts cache)' });
+      }
       for (const row of r.rows)
         console.log(
           `| ${r.lines.toLocaleString('en-US')} lines / ${r.files} files | ${mode} | ${row.kind} | ${row.n} | ${f1(row.p50)} | ${f1(row.p95)} | ${f1(row.max)} | ${Math.round(row.warm * 100)}% | ${f1(row.server50)} | ${f1(row.server95)} |`,
@@ -497,12 +522,12 @@ async function main(): Promise<void> {
   console.log('### Start-up');
   console.log('');
   console.log(
-    '| workspace | spawn → initialize result ms | spawn → first diagnostics of the opened file ms | didOpen → its diagnostics ms | server peak RSS MB |',
+    '| workspace | start | spawn → initialize result ms | spawn → first diagnostics of the opened file ms | didOpen → its diagnostics ms | server peak RSS MB |',
   );
-  console.log('|' + ' --- |'.repeat(5));
+  console.log('|' + ' --- |'.repeat(6));
   for (const r of starts)
     console.log(
-      `| ${r.lines.toLocaleString('en-US')} lines / ${r.files} files | ${f1(r.initializeMs)} | ${f1(r.firstDiagnosticsMs)} | ${f1(r.afterOpenMs)} | ${r.peakRssMb ?? ''} |`,
+      `| ${r.lines.toLocaleString('en-US')} lines / ${r.files} files | ${r.label} | ${f1(r.initializeMs)} | ${f1(r.firstDiagnosticsMs)} | ${f1(r.afterOpenMs)} | ${r.peakRssMb ?? ''} |`,
     );
   console.log('');
   console.log(activationNote());

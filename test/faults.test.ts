@@ -263,6 +263,14 @@ describe('faults: unreadable folders and files', () => {
         ['-e', `require('fs').readdirSync(${JSON.stringify(path.join(dir, 'secret'))})`],
         user,
       );
+      if (probe.error) {
+        // Root without the right to switch users (a rootless container): nothing left to try.
+        console.warn(
+          `\n!!! SKIPPING the chmod 000 CLI case: cannot run as nobody (${probe.error.message})\n`,
+        );
+        t.skip(`cannot run as nobody: ${probe.error.message}`);
+        return;
+      }
       if (probe.status === 0) {
         // Only when neither permission bits nor a drop to `nobody` can hide a folder.
         console.warn(
@@ -393,8 +401,8 @@ describe('faults: files deleted or changed during a scan', () => {
 
 describe('faults: size and depth', () => {
   it(
-    '50,000 small files: engine (one thread) and CLI (worker threads), timed',
-    { timeout: 120_000 },
+    '50,000 small files: the CLI (worker threads), or the engine when the CLI is not built, timed',
+    { timeout: 180_000 },
     async (t) => {
       const dir = path.join(tmp, 'many');
       let started = performance.now();
@@ -408,26 +416,26 @@ describe('faults: size and depth', () => {
       const writeMs = performance.now() - started;
       const before = snapshot(dir);
       started = performance.now();
-      const analysis = await analyzeWorkspace({ roots: [dir], cwd: dir, threads: 1 });
-      const engineMs = performance.now() - started;
-      assert.equal(analysis.files.length, 50_001);
-      assert.deepEqual(analysis.report.diagnostics, []);
-      assert.deepEqual(routesOf(analysis), [
-        'main.py /closed authenticated',
-        'main.py /open public',
-      ]);
-      let cliMs = 0;
       if (BUILT) {
-        started = performance.now();
         const res = cli(['scan', '.', '--format', 'json', '--fail-on', 'never'], dir);
-        cliMs = performance.now() - started;
         assert.equal(res.status, 0, res.stderr);
         assert.equal(res.json?.summary.filesScanned, 50_001);
+        assert.equal(res.json?.summary.routes, 2);
+        assert.deepEqual(res.json?.diagnostics, []);
+      } else {
+        const analysis = await analyzeWorkspace({ roots: [dir], cwd: dir, threads: 1 });
+        assert.equal(analysis.files.length, 50_001);
+        assert.deepEqual(analysis.report.diagnostics, []);
+        assert.deepEqual(routesOf(analysis), [
+          'main.py /closed authenticated',
+          'main.py /open public',
+        ]);
       }
+      const scanMs = performance.now() - started;
       t.diagnostic(
-        `50,001 files: written in ${writeMs.toFixed(0)} ms; analyzeWorkspace (1 thread) ${engineMs.toFixed(0)} ms; CLI scan ${cliMs.toFixed(0)} ms`,
+        `50,001 files: written in ${writeMs.toFixed(0)} ms; ${BUILT ? 'CLI scan (worker threads)' : 'analyzeWorkspace (1 thread)'} ${scanMs.toFixed(0)} ms`,
       );
-      assert.ok(engineMs < 60_000 && cliMs < 60_000);
+      assert.ok(scanMs < 120_000);
       unchanged(dir, before);
       execFileSync('rm', ['-rf', dir]);
     },

@@ -457,3 +457,37 @@ describe('EngineSession: random edits of the example app', () => {
     assert.ok(paths.has('warm'));
   });
 });
+
+describe('facts cache', () => {
+  it('a restart takes unchanged files from the cache and finds the same', async () => {
+    const dir = tmpDir('cache');
+    fs.cpSync(path.join(ROOT, 'examples', 'shop-api'), dir, { recursive: true });
+    const cacheDir = tmpDir('cache-dir');
+    const first = new EngineSession({ roots: [dir], cwd: dir, threads: 1, cacheDir });
+    await first.loadAll();
+    const expected = first.findings();
+    const routes = first.analysis().report.routes;
+    assert.equal(first.lastLoad.fromCache, 0);
+    first.dispose(); // writes the cache
+    assert.equal(fs.readdirSync(cacheDir).length, 1);
+
+    const second = new EngineSession({ roots: [dir], cwd: dir, threads: 1, cacheDir });
+    await second.loadAll();
+    assert.equal(second.lastLoad.analysed, 0);
+    assert.ok(second.lastLoad.fromCache > 5);
+    assert.deepEqual(second.analysis().report.routes, routes);
+    assert.deepEqual(second.findings(), expected);
+    second.dispose();
+
+    // A file changed on disk since: analysed again, the others still from the cache.
+    const items = path.join(dir, 'app', 'api', 'routes', 'items.py');
+    fs.appendFileSync(items, '\n\n@router.get("/late")\ndef late():\n    return {}\n');
+    const third = new EngineSession({ roots: [dir], cwd: dir, threads: 1, cacheDir });
+    await third.loadAll();
+    assert.equal(third.lastLoad.analysed, 1);
+    const full = await scanWorkspace({ roots: [dir], cwd: dir, threads: 1 });
+    assert.deepEqual(third.analysis().report.routes, full.analysis.report.routes);
+    assert.deepEqual(third.findings(), full.findings);
+    third.dispose();
+  });
+});

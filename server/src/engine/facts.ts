@@ -205,7 +205,8 @@ export interface SyntaxReader {
 export const DIRECT: SyntaxReader = {
   type: ((n: Node | null | undefined) => n?.type) as SyntaxReader['type'],
   text: ((n: Node | null | undefined) => n?.text) as SyntaxReader['text'],
-  named: ((n: Node | null | undefined) => n?.namedChildren as Node[] | undefined) as SyntaxReader['named'],
+  named: ((n: Node | null | undefined) =>
+    n?.namedChildren as Node[] | undefined) as SyntaxReader['named'],
   field: (n: Node | null | undefined, name: string) => (n ? n.childForFieldName(name) : null),
 };
 
@@ -218,7 +219,7 @@ const WORD = /[A-Za-z_][A-Za-z0-9_]*/y;
 /** An attribute chain of plain names: `a.b.c` (whitespace allowed around the dots). */
 const DOTTED_CHAIN = /^[A-Za-z_][A-Za-z0-9_]*(?:\s*\.\s*[A-Za-z_][A-Za-z0-9_]*)+$/;
 /** Prefix and opening quote of a string literal. */
-const STRING_OPEN = /^([A-Za-z]*)('\'\'|"""|'|")/;
+const STRING_OPEN = /^([A-Za-z]*)('''|"""|'|")/;
 
 /**
  * One file's tree as the per-file passes read it: every node of the shared types in document
@@ -540,7 +541,9 @@ export function toExpr(node: Node | null, depth = 0): Expr {
       const head = children[0];
       const params = children.find((c) => S.type(c) === 'type_parameter');
       const idx = params
-        ? S.named(params).filter((c): c is Node => !!c).map((c) => toExpr(c, depth + 1))
+        ? S.named(params)
+            .filter((c): c is Node => !!c)
+            .map((c) => toExpr(c, depth + 1))
         : [];
       return { k: 'sub', obj: toExpr(head ?? null, depth + 1), idx, ...pos(node) };
     }
@@ -752,7 +755,8 @@ function extractWith(
           const id = S.named(p).find((c) => c && S.type(c) === 'identifier');
           const variadic = S.named(p).some(
             (c) =>
-              !!c && (S.type(c) === 'list_splat_pattern' || S.type(c) === 'dictionary_splat_pattern'),
+              !!c &&
+              (S.type(c) === 'list_splat_pattern' || S.type(c) === 'dictionary_splat_pattern'),
           );
           params.push({
             name: id ? S.text(id) : S.text(p),
@@ -813,9 +817,7 @@ function extractWith(
       endLine: node.endPosition.row + 1,
       isAsync: S.text(node).startsWith('async'),
       params: visitParams(S.field(node, 'parameters')),
-      returnType: S.field(node, 'return_type')
-        ? toExpr(S.field(node, 'return_type'))
-        : null,
+      returnType: S.field(node, 'return_type') ? toExpr(S.field(node, 'return_type')) : null,
       decorators: decorators.map((d) => {
         const exprNode = S.named(d).find((c) => c && S.type(c) !== 'comment') ?? null;
         return { expr: toExpr(exprNode), ...pos(d), text: headerText(d) };
@@ -924,7 +926,7 @@ function extractWith(
     const ifs = nodes.ofType('if_statement');
     const elifs = nodes.ofType('elif_clause');
     const tests: Node[] = [];
-    for (let i = 0, j = 0; i < ifs.length || j < elifs.length; ) {
+    for (let i = 0, j = 0; i < ifs.length || j < elifs.length;) {
       if (j >= elifs.length || (i < ifs.length && ifs[i].startIndex < elifs[j].startIndex))
         tests.push(ifs[i++]);
       else tests.push(elifs[j++]);
@@ -992,7 +994,8 @@ function extractWith(
   function visitAssignment(node: Node, ctx: ScopeCtx): void {
     const left = S.field(node, 'left');
     let right = S.field(node, 'right');
-    if (left && ctx.classFacts && S.type(left) === 'identifier') ctx.classFacts.fields.push(S.text(left));
+    if (left && ctx.classFacts && S.type(left) === 'identifier')
+      ctx.classFacts.fields.push(S.text(left));
     if (!left || !right) return;
     // Chained `a = b = FastAPI()`: the right side is another assignment.
     const targets: Node[] = [left];
@@ -1045,9 +1048,7 @@ function extractWith(
         visitClass(node, [], ctx);
         return;
       case 'decorated_definition': {
-        const decorators = S.named(node).filter(
-          (c): c is Node => !!c && S.type(c) === 'decorator',
-        );
+        const decorators = S.named(node).filter((c): c is Node => !!c && S.type(c) === 'decorator');
         const def = S.field(node, 'definition');
         if (def && S.type(def) === 'function_definition') visitFunction(def, decorators, ctx);
         else if (def && S.type(def) === 'class_definition') visitClass(def, decorators, ctx);

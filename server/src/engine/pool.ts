@@ -95,10 +95,14 @@ async function inThisThread(jobs: FactsJob[], options: PoolOptions): Promise<Fac
   return out;
 }
 
-/** A worker's answer: results of its batch as JSON text (see worker.ts); `last` ends the batch. */
+/**
+ * A worker's answer: some results of a batch as JSON (ASCII, see worker.ts), the files they
+ * are for, and whether the batch is complete.
+ */
 export interface WorkerReply {
   id: number;
   json: string;
+  files: string[];
   last: boolean;
   /** The worker's parser is unusable (see parserFault): it sends nothing more. */
   fault?: string;
@@ -110,8 +114,16 @@ export interface WorkerReply {
  * with the limits a worker stays around 50 MB of heap instead of 100-150 MB. A worker that
  * runs out anyway (a pathological file) dies, and its batch is analysed in this thread.
  */
-const WORKER_LIMITS = { maxYoungGenerationSizeMb: 16, maxOldGenerationSizeMb: 192 };
+const WORKER_LIMITS = { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb: 128 };
 
+/**
+ * Files to facts in worker threads. Memory is the constraint on large workspaces: the facts
+ * of every file end up in this thread (as objects, about 1.7 times their JSON size) while
+ * each worker holds a parser heap and a JavaScript heap. So results are kept as the JSON text
+ * the workers send (one byte per character) and turned into objects once a
+ * worker has retired (a core is free then) or at the end, and each worker is terminated as
+ * soon as there is no batch left for it.
+ */
 function inWorkers(
   script: string,
   jobs: FactsJob[],
@@ -120,12 +132,37 @@ function inWorkers(
 ): Promise<FactsResult[]> {
   return new Promise((resolve, reject) => {
     const results = new Map<string, FactsResult>();
+    /** Files whose results arrived (some may still be JSON in `pending`). */
+    const received = new Set<string>();
+    /** Results not yet parsed. */
+    const pending: string[] = [];
+    const parsePending = (): void => {
+      for (let chunk = pending.shift(); chunk !== undefined; chunk = pending.shift())
+        for (const r of JSON.parse(chunk) as FactsResult[]) results.set(r.abs, r);
+    };
+    let pumping = false;
+    /** Parse pending results one chunk per turn, letting the other worker's messages in. */
+    const pump = (): void => {
+      if (pumping || settled) return;
+      pumping = true;
+      const step = (): void => {
+        const chunk = pending.shift();
+        if (chunk === undefined || settled) {
+          pumping = false;
+          return;
+        }
+        for (const r of JSON.parse(chunk) as FactsResult[]) results.set(r.abs, r);
+        setImmediate(step);
+      };
+      setImmediate(step);
+    };
     /** Jobs of batches whose worker died: analysed in this thread at the end. */
     const orphans: FactsJob[] = [];
     let next = 0;
     let done = 0;
     let batchId = 0;
     let settled = false;
+    let started = 0;
     const live = new Set<Worker>();
     const inFlight = new Map<Worker, FactsJob[]>();
     const finish = (): void => {
@@ -133,16 +170,20 @@ function inWorkers(
       settled = true;
       for (const w of live) void w.terminate();
       live.clear();
+      try {
+        parsePending();
+      } catch (err) {
+        reject(err);
+        return;
+      }
       const rest = options.cancelled?.() ? [] : [...orphans, ...jobs.slice(next)];
       const complete = (): void =>
         resolve(
           jobs.flatMap((j) => (results.has(j.abs) ? [results.get(j.abs) as FactsResult] : [])),
         );
-      if (rest.length === 0) return complete();
-      inThisThread(
-        rest.filter((j) => !results.has(j.abs)),
-        { ...options, progress: undefined },
-      ).then((more) => {
+      const missing = rest.filter((j) => !received.has(j.abs));
+      if (missing.length === 0) return complete();
+      inThisThread(missing, { ...options, progress: undefined }).then((more) => {
         for (const r of more) results.set(r.abs, r);
         complete();
       }, reject);
@@ -160,13 +201,14 @@ function inWorkers(
       });
       return true;
     };
-    /** A worker that failed: its batch goes to this thread, the others carry on. */
-    const lose = (w: Worker): void => {
+    /** Stop a worker; a batch it had not finished goes to this thread. */
+    const retire = (w: Worker): void => {
       if (!live.delete(w)) return;
       void w.terminate();
       orphans.push(...(inFlight.get(w) ?? []));
       inFlight.delete(w);
       if (live.size === 0 || inFlight.size === 0) finish();
+      else pump();
     };
     const count = Math.min(threads, Math.ceil(jobs.length / BATCH));
     for (let i = 0; i < count; i++) {
@@ -178,19 +220,24 @@ function inWorkers(
         reject(err);
         return;
       }
+      started++;
       live.add(w);
       w.on('message', (msg: WorkerReply) => {
-        const batch = JSON.parse(msg.json) as FactsResult[];
-        for (const r of batch) results.set(r.abs, r);
-        done += batch.length;
+        if (!live.has(w)) return;
+        pending.push(msg.json);
+        for (const f of msg.files) received.add(f);
+        done += msg.files.length;
         options.progress?.(done, jobs.length);
-        if (msg.fault) return lose(w);
+        if (live.size < started) pump();
+        if (msg.fault) return retire(w);
         if (!msg.last) return;
         inFlight.delete(w);
-        if (!feed(w) && inFlight.size === 0) finish();
+        // Nothing left for this worker: let its memory (heap, parser) go now rather than at
+        // the end, when this thread holds nearly every file's facts.
+        if (!feed(w)) retire(w);
       });
-      w.on('error', () => lose(w));
-      w.on('exit', () => lose(w));
+      w.on('error', () => retire(w));
+      w.on('exit', () => retire(w));
       if (!feed(w)) break;
     }
     if (inFlight.size === 0) finish();

@@ -1,3 +1,4 @@
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import type { Parser } from 'web-tree-sitter';
@@ -11,6 +12,7 @@ import {
   type Analysis,
   type AnalyzeOptions,
 } from './index';
+import { FactsCache, type CachedFacts } from './incremental/factsCache';
 import { FileState, type FileChange } from './incremental/fileState';
 import { routesByHandler, ruleSettings, scanIntoStore } from './incremental/scan';
 import { fileKey, type ItemLists } from './incremental/signature';
@@ -44,10 +46,16 @@ interface CachedFile {
   source: string | null;
   /** Open documents: the syntax tree and per-statement results, for incremental edits. */
   state?: FileState;
+  /** The facts are those of the file on disk with this size and time (for the facts cache). */
+  disk?: { mtimeMs: number; size: number };
 }
 
 export interface SessionOptions extends Omit<AnalyzeOptions, 'overlays'> {
   config?: ConfigResolver;
+  /** Keep per-file facts in this folder between sessions (incremental/factsCache.ts). */
+  cacheDir?: string | null;
+  /** Start from the cached facts (default); false: analyse every file, then write the cache. */
+  readCache?: boolean;
 }
 
 /** What the last `updateFile` did (for logs and the latency benchmark). */
@@ -57,6 +65,8 @@ export interface UpdateInfo {
   /** Why the warm path was not taken. */
   reason: string | null;
   file: FileChange['mode'] | 'new';
+  /** The file updated (absolute). */
+  abs: string;
   fileMs: number;
   workspaceMs: number;
   affectedRoutes: number;
@@ -83,16 +93,36 @@ export class EngineSession {
   private relevance: Relevance | null = null;
   /** Findings of `cachedAnalysis` and what the warm path needs; null until computed. */
   private warm: WarmState | null = null;
-  private routesKey = '';
   private changedFiles: Set<string> | null = null;
   private routesChanged = true;
   private readonly cwd: string;
   private readonly maxBytes: number;
+  private cache: FactsCache | null = null;
+  /** Facts read from the cache, not used yet (the first load takes them). */
+  private cached: Map<string, CachedFacts> | null = null;
   lastUpdate: UpdateInfo | null = null;
+  /** What the last `loadAll` did: files analysed, files taken from the facts cache. */
+  lastLoad = { analysed: 0, fromCache: 0, ms: 0 };
 
   constructor(private options: SessionOptions) {
     this.cwd = path.resolve(options.cwd);
     this.maxBytes = options.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
+    if (options.cacheDir) {
+      this.cache = new FactsCache(
+        options.cacheDir,
+        `${this.cwd}\0${options.roots.map((r) => path.resolve(this.cwd, r)).join('\0')}`,
+      );
+      if (options.readCache !== false) this.cached = this.cache.load();
+    }
+  }
+
+  /** Free the syntax trees kept for open documents (the session is not used afterwards). */
+  dispose(): void {
+    this.cache?.flush();
+    for (const f of this.files.values()) {
+      f.state?.dispose();
+      f.state = undefined;
+    }
   }
 
   setOptions(options: Partial<SessionOptions>): void {
@@ -117,12 +147,34 @@ export class EngineSession {
     this.packages = found.packages;
     this.sourceRoots = found.sourceRoots;
     this.discoveryDiagnostics = found.diagnostics;
+    const t0 = performance.now();
     const keep = new Set(found.files.map((f) => f.abs));
     for (const abs of [...this.files.keys()]) if (!keep.has(abs)) this.drop(abs);
+    let fromCache = 0;
     const todo = found.files.filter((f) => {
       const existing = this.files.get(f.abs);
-      return !existing || existing.facts === null;
+      if (existing && existing.facts !== null) return false;
+      // Unchanged since the facts cache was written: no need to parse it.
+      const hit = this.cached?.get(f.abs);
+      if (hit) {
+        const st = statOf(f.abs);
+        if (st && st.mtimeMs === hit.mtimeMs && st.size === hit.size) {
+          const rel = relPath(this.cwd, f.abs);
+          this.files.set(f.abs, {
+            abs: f.abs,
+            rel,
+            facts: hit.facts,
+            error: null,
+            source: null,
+            disk: st,
+          });
+          fromCache++;
+          return false;
+        }
+      }
+      return true;
     });
+    this.cached = null;
     const results = await computeAllFacts(
       todo.map((f) => ({ abs: f.abs })),
       {
@@ -140,10 +192,29 @@ export class EngineSession {
         r.abs,
         'error' in r
           ? { abs: r.abs, rel, facts: null, error: r.error, source: null }
-          : { abs: r.abs, rel, facts: r.facts, error: null, source: r.source ?? null },
+          : {
+              abs: r.abs,
+              rel,
+              facts: r.facts,
+              error: null,
+              source: r.source ?? null,
+              disk: statOf(r.abs) ?? undefined,
+            },
       );
     }
+    this.lastLoad = { analysed: results.length, fromCache, ms: performance.now() - t0 };
+    if (results.length) this.saveCache();
     this.invalidate();
+  }
+
+  /** Write the facts of the files as they are on disk to the cache (in the background). */
+  private saveCache(): void {
+    this.cache?.saveSoon(() => {
+      const out: { abs: string; mtimeMs: number; size: number; facts: ModuleFacts }[] = [];
+      for (const f of this.files.values())
+        if (f.facts && f.disk) out.push({ abs: f.abs, ...f.disk, facts: f.facts });
+      return out;
+    });
   }
 
   private drop(abs: string): void {
@@ -178,6 +249,7 @@ export class EngineSession {
     const p = await this.ensureParser();
     const t0 = performance.now();
     const before = this.files.get(abs);
+    if (before && before.source === null) this.sourceOf(abs);
     // FASTAPI_LENS_WARM=0: every edit re-runs everything (the behaviour before incremental
     // analysis; the latency benchmark compares the two).
     const incremental = process.env.FASTAPI_LENS_WARM !== '0';
@@ -186,6 +258,7 @@ export class EngineSession {
     }
     before?.state?.dispose();
     const next = text === null ? this.analyseFromDisk(p, abs) : this.analyseText(p, abs, text);
+    if (text === null && next.facts) next.disk = statOf(abs) ?? undefined;
     this.files.set(abs, next);
     if (path.basename(abs) === '__init__.py' && !before) this.packages.add(path.dirname(abs));
     this.invalidate();
@@ -193,6 +266,7 @@ export class EngineSession {
       path: 'cold',
       reason: before ? 'not an open document' : 'new file',
       file: 'new',
+      abs,
       fileMs: performance.now() - t0,
       workspaceMs: 0,
       affectedRoutes: 0,
@@ -204,6 +278,7 @@ export class EngineSession {
   /** The incremental path for a file with facts and text; false when it does not apply. */
   private editIncrementally(p: Parser, file: CachedFile, text: string, t0: number): boolean {
     const oldFacts = file.facts as ModuleFacts;
+    if (file.source === null) return false;
     let state = file.state;
     if (!state) {
       if (file.source !== text) {
@@ -214,12 +289,8 @@ export class EngineSession {
           return false;
         }
       } else {
-        try {
-          file.state = FileState.adopt(p, file.abs, text, oldFacts);
-        } catch {
-          return false;
-        }
-        this.lastUpdate = this.info('none', null, 'unchanged', t0, t0);
+        // Opened with the text analysed already: the tree is made when needed (prepare()).
+        this.lastUpdate = this.info(file.abs, 'none', null, 'unchanged', t0, t0);
         return true;
       }
       file.state = state;
@@ -238,14 +309,15 @@ export class EngineSession {
     }
     file.facts = state.facts;
     file.source = text;
+    file.disk = undefined;
     const t1 = performance.now();
     if (change.mode === 'unchanged') {
-      this.lastUpdate = this.info('none', null, 'unchanged', t0, t1);
+      this.lastUpdate = this.info(file.abs, 'none', null, 'unchanged', t0, t1);
       return true;
     }
     if (!this.warm || !rel || !X) {
       this.invalidate();
-      this.lastUpdate = this.info('cold', 'no previous analysis', change.mode, t0, t1);
+      this.lastUpdate = this.info(file.abs, 'cold', 'no previous analysis', change.mode, t0, t1);
       return true;
     }
     const oldParts: ItemLists[] =
@@ -262,7 +334,7 @@ export class EngineSession {
       if (this.changedFiles) for (const f of r.touched) this.changedFiles.add(f);
       if (r.routesMoved) this.routesChanged = true;
       this.lastUpdate = {
-        ...this.info('warm', null, change.mode, t0, t1),
+        ...this.info(file.abs, 'warm', null, change.mode, t0, t1),
         affectedRoutes: r.stats.affectedRoutes,
         taintRoutes: r.stats.taintRoutes,
         steps: {
@@ -276,12 +348,13 @@ export class EngineSession {
     } catch (err) {
       if (!(err instanceof WarmFallback) && process.env.FASTAPI_LENS_VERIFY_WARM) throw err;
       this.invalidate();
-      this.lastUpdate = this.info('cold', errText(err), change.mode, t0, t1);
+      this.lastUpdate = this.info(file.abs, 'cold', errText(err), change.mode, t0, t1);
     }
     return true;
   }
 
   private info(
+    abs: string,
     pathTaken: UpdateInfo['path'],
     reason: string | null,
     mode: UpdateInfo['file'],
@@ -292,6 +365,7 @@ export class EngineSession {
       path: pathTaken,
       reason,
       file: mode,
+      abs,
       fileMs: t1 - t0,
       workspaceMs: performance.now() - t1,
       affectedRoutes: 0,
@@ -313,6 +387,23 @@ export class EngineSession {
   private workspaceFile(file: CachedFile): WorkspaceFile | null {
     const X = this.cachedAnalysis?.workspace.files.get(file.abs);
     return X && X.facts === file.facts ? X : null;
+  }
+
+  /**
+   * Parse an open document ahead of its first edit (incremental re-analysis needs its tree);
+   * cheap to call when idle. Returns false when there is nothing to do.
+   */
+  async prepare(abs: string): Promise<boolean> {
+    const f = this.files.get(abs);
+    if (!f || f.state || !f.facts || this.sourceOf(abs) === null) return false;
+    const p = await this.ensureParser();
+    if (f.state || !f.facts || f.source === null) return false;
+    try {
+      f.state = FileState.adopt(p, abs, f.source, f.facts);
+    } catch {
+      return false;
+    }
+    return true;
   }
 
   /** An open document was closed: drop its tree (its text goes back to the disk's). */
@@ -337,7 +428,14 @@ export class EngineSession {
   }
 
   sourceOf(abs: string): string | null {
-    return this.files.get(abs)?.source ?? null;
+    const f = this.files.get(abs);
+    if (!f) return null;
+    if (f.source === null && f.facts && f.disk) {
+      // Facts from the cache: the text is read when first needed.
+      const read = readSource(abs, this.maxBytes);
+      if ('source' in read) f.source = read.source;
+    }
+    return f.source;
   }
 
   fileCount(): number {
@@ -397,11 +495,7 @@ export class EngineSession {
     this.relevance = relevance;
     this.warm = null;
     this.changedFiles = null;
-    const key = JSON.stringify(analysis.report.routes);
-    if (key !== this.routesKey) {
-      this.routesKey = key;
-      this.routesChanged = true;
-    }
+    this.routesChanged = true;
     return analysis;
   }
 
@@ -485,4 +579,13 @@ export function sameFacts(a: ModuleFacts, b: ModuleFacts): boolean {
     JSON.parse(JSON.stringify(norm(a))),
     JSON.parse(JSON.stringify(norm(b))),
   );
+}
+
+function statOf(abs: string): { mtimeMs: number; size: number } | null {
+  try {
+    const st = fs.statSync(abs);
+    return { mtimeMs: st.mtimeMs, size: st.size };
+  } catch {
+    return null;
+  }
 }

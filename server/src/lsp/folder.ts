@@ -45,6 +45,7 @@ export class LensFolder {
     /** Analysed roots: the folder, or the single file. */
     readonly roots: string[],
     private readonly docs: DocumentSource,
+    private readonly options: { cacheDir: string | null } = { cacheDir: null },
   ) {
     this.config = folderConfig(root, this.settings);
     this.session = this.newSession();
@@ -54,13 +55,16 @@ export class LensFolder {
     return this.roots.length === 1 && this.roots[0] !== this.root;
   }
 
-  private newSession(): EngineSession {
+  private newSession(fresh = false): EngineSession {
     return new EngineSession({
+      // A fresh scan (the Scan Workspace command) reads every file again.
+      readCache: !fresh,
       roots: this.roots,
       cwd: this.root,
       exclude: this.config.exclude,
       authDependencies: this.config.authDependencies,
       config: this.config.resolver,
+      cacheDir: this.options.cacheDir,
     });
   }
 
@@ -108,8 +112,10 @@ export class LensFolder {
   }
 
   /** Apply pending document changes now (before answering a request). */
-  async flush(): Promise<boolean> {
+  async flush(duringLoad = false): Promise<boolean> {
     if (this.dirty.size === 0) return false;
+    // Still loading: the load applies open documents when it is done.
+    if (!duringLoad && !this.loaded && this.loading) return false;
     const pending = [...this.dirty];
     this.dirty.clear();
     for (const abs of pending) {
@@ -142,12 +148,16 @@ export class LensFolder {
     cancelled?: () => boolean,
     fresh = false,
   ): Promise<boolean> {
-    const session = fresh ? this.newSession() : this.session;
+    const session = fresh ? this.newSession(true) : this.session;
     await session.loadAll(progress ?? (() => undefined), cancelled);
-    if (cancelled?.()) return false;
+    if (cancelled?.()) {
+      if (session !== this.session) session.dispose();
+      return false;
+    }
+    if (session !== this.session) this.session.dispose();
     this.session = session;
     await this.reapplyOpenDocuments();
-    await this.flush();
+    await this.flush(true);
     this.loaded = true;
     this.publishedOnce = false;
     return true;

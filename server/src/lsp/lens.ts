@@ -1,3 +1,4 @@
+import * as os from 'node:os';
 import * as path from 'node:path';
 import {
   CodeLensRefreshRequest,
@@ -47,6 +48,13 @@ export interface ClientFeatures {
   workspaceFolders: boolean;
 }
 
+function defaultCacheDir(): string | null {
+  if (process.env.FASTAPI_LENS_CACHE_DIR !== undefined)
+    return process.env.FASTAPI_LENS_CACHE_DIR || null;
+  const base = process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
+  return path.join(base, 'fastapi-lens');
+}
+
 export function clientFeatures(c: ClientCapabilities): ClientFeatures {
   return {
     configuration: !!c.workspace?.configuration,
@@ -92,6 +100,11 @@ export class Lens implements DocumentSource {
   logTimings = false;
   /** Compile the incremental paths in the background after loading (`warmUp: false`: not). */
   warmUp = true;
+  /**
+   * Folder for per-file facts kept between sessions (`initializationOptions.cacheDir`, null to
+   * turn off): FASTAPI_LENS_CACHE_DIR, else ~/.cache/fastapi-lens (XDG_CACHE_HOME).
+   */
+  cacheDir: string | null = defaultCacheDir();
   private readonly verifyTimers = new Map<LensFolder, NodeJS.Timeout>();
   /** Documents changed since their diagnostics were last sent: sent even when unchanged. */
   private readonly edited = new Set<string>();
@@ -166,7 +179,9 @@ export class Lens implements DocumentSource {
     if (best) return best;
     const single = this.singles.get(abs);
     if (single || !createSingle) return single ?? null;
-    const created = new LensFolder(pathToUri(path.dirname(abs)), path.dirname(abs), [abs], this);
+    const created = new LensFolder(pathToUri(path.dirname(abs)), path.dirname(abs), [abs], this, {
+      cacheDir: this.cacheDir,
+    });
     this.singles.set(abs, created);
     void this.loadFolder(created);
     return created;
@@ -227,7 +242,7 @@ export class Lens implements DocumentSource {
       const u = folder.session.lastUpdate;
       if (this.logTimings && flushed && u)
         this.log.info(
-          `timing ${JSON.stringify({ path: u.path, reason: u.reason, file: u.file, fileMs: u.fileMs, workspaceMs: u.workspaceMs })}`,
+          `timing ${JSON.stringify({ uri: pathToUri(u.abs), version: this.openVersion(u.abs), path: u.path, reason: u.reason, file: u.file, fileMs: u.fileMs, workspaceMs: u.workspaceMs })}`,
         );
     } catch (err) {
       this.log.error(`analysis failed: ${errorText(err)}`);
@@ -338,6 +353,7 @@ export class Lens implements DocumentSource {
 
   /** Remove every diagnostic a folder published (folder removed, single file closed). */
   clearFolder(folder: LensFolder): void {
+    folder.session.dispose();
     for (const [abs, p] of [...this.published]) {
       if (p.folder !== folder) continue;
       this.published.delete(abs);
@@ -371,6 +387,7 @@ export class Lens implements DocumentSource {
   async loadFolder(folder: LensFolder): Promise<void> {
     if (folder.loading) return folder.loading;
     const run = async () => {
+      const t0 = performance.now();
       await this.refreshSettings(folder);
       let reporter: Awaited<ReturnType<Connection['window']['createWorkDoneProgress']>> | null =
         null;
@@ -399,9 +416,23 @@ export class Lens implements DocumentSource {
       } finally {
         reporter?.done();
       }
+      const t1 = performance.now();
       this.publish(folder);
-      if (this.warmUp)
-        void warmUpEngine().catch((err) => this.log.warn(`warm-up failed: ${errorText(err)}`));
+      if (this.logTimings) {
+        const l = folder.session.lastLoad;
+        this.log.info(
+          `load ${JSON.stringify({ loadMs: t1 - t0, filesMs: l.ms, analysed: l.analysed, fromCache: l.fromCache, publishMs: performance.now() - t1 })}`,
+        );
+      }
+      // In the background: compile the incremental paths, parse the open documents.
+      void (async () => {
+        if (this.warmUp) await warmUpEngine();
+        for (const abs of this.openPaths())
+          if (folder.contains(abs)) {
+            await new Promise((resolve) => setImmediate(resolve));
+            await folder.session.prepare(abs);
+          }
+      })().catch((err) => this.log.warn(`warm-up failed: ${errorText(err)}`));
     };
     folder.loading = run()
       .catch((err) => this.log.error(`loading ${folder.root} failed: ${errorText(err)}`))

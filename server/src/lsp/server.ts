@@ -50,7 +50,7 @@ export function startServer(connection: Connection): Lens {
   const lens = new Lens(connection, log);
   const folderFrom = (f: WorkspaceFolder): LensFolder | null => {
     const root = uriToPath(f.uri);
-    return root ? new LensFolder(f.uri, root, [root], lens) : null;
+    return root ? new LensFolder(f.uri, root, [root], lens, { cacheDir: lens.cacheDir }) : null;
   };
 
   connection.onInitialize((params: InitializeParams): InitializeResult => {
@@ -62,6 +62,7 @@ export function startServer(connection: Connection): Lens {
           verifyIdleMs?: unknown;
           logTimings?: unknown;
           warmUp?: unknown;
+          cacheDir?: unknown;
         }
       | undefined;
     if (init && typeof init === 'object' && init.settings !== undefined)
@@ -73,6 +74,9 @@ export function startServer(connection: Connection): Lens {
     lens.verifyIdleMs = ms(init?.verifyIdleMs) ?? lens.verifyIdleMs;
     lens.logTimings = init?.logTimings === true;
     lens.warmUp = init?.warmUp !== false;
+    // Per-file facts kept between sessions (null: none).
+    if (init?.cacheDir === null) lens.cacheDir = null;
+    else if (typeof init?.cacheDir === 'string') lens.cacheDir = init.cacheDir;
     const folders: WorkspaceFolder[] = params.workspaceFolders ?? [];
     if (folders.length === 0 && params.rootUri)
       folders.push({ uri: params.rootUri, name: path.basename(params.rootUri) });
@@ -288,7 +292,10 @@ export function startServer(connection: Connection): Lens {
     }
   });
 
-  connection.onShutdown(() => undefined);
+  connection.onShutdown(() => {
+    // Write pending facts caches now: the next start may be moments away.
+    for (const f of lens.allFolders()) f.session.dispose();
+  });
   connection.listen();
   return lens;
 }

@@ -1,6 +1,6 @@
 import { DependencyAnalyzer } from '../dependencies';
 import { relPath } from '../discovery';
-import type { Expr } from '../facts';
+import type { Expr, ModuleFacts } from '../facts';
 import type { Analysis, AnalyzeOptions } from '../index';
 import { FastApiModel } from '../model';
 import { buildRoutes } from '../routes';
@@ -29,6 +29,21 @@ export function scopeKey(abs: string, scope: string): string {
   return `${abs}\0${scope}`;
 }
 
+type FileIndex = ReturnType<Workspace['fileIndex']>;
+
+/** Each file's name index, by facts object: a file's index depends on its facts alone. */
+const indexes = new WeakMap<ModuleFacts, FileIndex>();
+
+/** A file's index, built by a Workspace of that file alone when not known yet. */
+export function indexOf(f: WorkspaceFile): FileIndex {
+  let idx = indexes.get(f.facts);
+  if (!idx) {
+    idx = new Workspace([f]).fileIndex(f);
+    indexes.set(f.facts, idx);
+  }
+  return idx;
+}
+
 export class TracingWorkspace extends Workspace {
   tracing = true;
   readonly scopes = new Set<string>();
@@ -37,6 +52,33 @@ export class TracingWorkspace extends Workspace {
   private readonly keysByFile = new Map<string, Set<string>>();
   /** The cache key format is the one assumed here (checked on the first miss). */
   private keysKnown: boolean | null = null;
+
+  constructor(files: WorkspaceFile[]) {
+    super([]);
+    // As Workspace.addFile, but with each file's index reused from the last run when its facts
+    // did not change (most of the cost of building a Workspace).
+    const known =
+      this['byModule'] instanceof Map &&
+      this['byPath'] instanceof Map &&
+      this['index'] instanceof Map &&
+      this.files instanceof Map;
+    for (const f of files) {
+      if (!known) {
+        this['addFile'](f);
+        continue;
+      }
+      this.files.set(f.abs, f);
+      this['byPath'].set(f.abs, f);
+      const parts = f.module.split('.');
+      for (let i = 0; i < parts.length; i++) {
+        const name = parts.slice(i).join('.');
+        const list = this['byModule'].get(name);
+        if (list) list.push(f);
+        else this['byModule'].set(name, [f]);
+      }
+      this['index'].set(f, indexOf(f));
+    }
+  }
 
   override lookup(ctx: EvalCtx, name: string, depth = 0): Value {
     if (this.tracing) this.scopes.add(scopeKey(ctx.file.abs, ctx.scope));

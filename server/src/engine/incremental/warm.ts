@@ -7,7 +7,7 @@ import type { Analysis } from '../index';
 import type { RouteReg, RouterObj } from '../model';
 import type { RouteRecord } from '../routes';
 import type { DependencyNode } from '../types';
-import { Workspace, type Value, type WorkspaceFile } from '../workspace';
+import type { Value, Workspace, WorkspaceFile } from '../workspace';
 import type { FileChange, FileState } from './fileState';
 import {
   exposureRank,
@@ -19,7 +19,7 @@ import {
   type RawFinding,
 } from './scan';
 import { fileKey, projectGroups, type ItemLists } from './signature';
-import { TracingWorkspace, type Relevance } from './trace';
+import { indexOf, TracingWorkspace, type Relevance } from './trace';
 
 /**
  * The warm path: an edit whose graph signature is unchanged (signature.ts) cannot change the
@@ -29,7 +29,7 @@ import { TracingWorkspace, type Relevance } from './trace';
  * - the edited file's facts objects that the analysis points at are updated to the new ones;
  * - positions derived from them (routes, registrations, dependency nodes, router names, the
  *   ids of instances) are moved through the old -> new position map;
- * - the Workspace forgets the file's index and its name cache; a fresh DependencyAnalyzer;
+ * - the Workspace gets the file's new index and forgets what was looked up in its scopes;
  * - findings: the file's own file-rule findings are redone; workspace rules are re-run on the
  *   part of the workspace that depends on the file, by what each rule reads (RULE_SCOPES):
  *   per-route rules on the file's routes, per-router rules on their routers, per-file rules on
@@ -348,7 +348,7 @@ export function warmUpdate(
   X.facts = state.facts;
   w.imports.set(X);
   const ws = w.analysis.workspace;
-  ws['index'].set(X, new Workspace([X])['index'].get(X) as ReturnType<Workspace['fileIndex']>);
+  ws['index'].set(X, indexOf(X));
   if (ws instanceof TracingWorkspace) ws.forgetFile(abs);
   else ws['nameCache'].clear();
 

@@ -70,7 +70,8 @@ const R = TaintRule;
 /** How nodes are read (remembered per node, see FileNodes); set by computeTaintFacts. */
 let S: SyntaxReader = DIRECT;
 const IDENT = /[A-Za-z_][A-Za-z0-9_]*/g;
-const NON_ASCII = /[^\x00-\x7f]/;
+// Any code unit above 0x7f; written as a range from the first non-ASCII one (no control chars).
+const NON_ASCII = /[\u0080-\uffff]/;
 
 /** Literal containers: `parts = []`, `{}`, comprehensions. */
 const CONTAINER_NODES = new Set([
@@ -311,7 +312,8 @@ function kindOfCanon(canon: string, kw: (name: string) => Expr | Node | null): O
   const rootIsJinja = canon.startsWith('jinja2.') || canon === last;
   if (rootIsJinja && (last === 'Template' || last === 'Environment')) {
     const ae = kw('autoescape');
-    const text = ae === null ? null : 'k' in ae ? (ae.k === 'bool' ? String(ae.v) : 'x') : S.text(ae);
+    const text =
+      ae === null ? null : 'k' in ae ? (ae.k === 'bool' ? String(ae.v) : 'x') : S.text(ae);
     const escaped = text !== null && text !== 'False' && text !== 'false' && text !== 'None';
     if (escaped) return null;
     if (canon === last && !canon.startsWith('jinja2.')) return null;
@@ -977,7 +979,9 @@ class FunctionWalker {
           const arg = args[0];
           const lits =
             S.type(arg) === 'tuple' || S.type(arg) === 'list'
-              ? S.named(arg).filter((c): c is Node => !!c).map((c) => literalString(c))
+              ? S.named(arg)
+                  .filter((c): c is Node => !!c)
+                  .map((c) => literalString(c))
               : [literalString(arg)];
           if (lits.every((l) => l === null))
             return { key, mask: R.PATH001 | R.SSRF001 | R.REDIR001, good: true };
@@ -1052,7 +1056,9 @@ class FunctionWalker {
     if (S.type(node) === 'identifier')
       return (
         this.env.consts.get(S.text(node)) ??
-        (this.env.vars.has(S.text(node)) ? null : (this.file.moduleConsts.get(S.text(node)) ?? null))
+        (this.env.vars.has(S.text(node))
+          ? null
+          : (this.file.moduleConsts.get(S.text(node)) ?? null))
       );
     return null;
   }
@@ -1365,7 +1371,8 @@ class FunctionWalker {
     const parts: Part[] = [];
     for (const c of S.named(node)) {
       if (!c) continue;
-      if (S.type(c) === 'string_content' || S.type(c) === 'escape_sequence') parts.push({ lit: S.text(c) });
+      if (S.type(c) === 'string_content' || S.type(c) === 'escape_sequence')
+        parts.push({ lit: S.text(c) });
       else if (S.type(c) === 'interpolation') {
         const e = S.field(c, 'expression');
         const fmt = S.field(c, 'format_specifier');
@@ -1829,7 +1836,9 @@ class FunctionWalker {
       if (args.length || p.recvLabels.length) return true;
       // A request object passed on: the callee may read client data from it.
       return [...p.pos, ...p.kw.values()].some(
-        (a) => S.type(a) === 'identifier' && (this.reqNames.has(S.text(a)) || this.wsNames.has(S.text(a))),
+        (a) =>
+          S.type(a) === 'identifier' &&
+          (this.reqNames.has(S.text(a)) || this.wsNames.has(S.text(a))),
       );
     };
 
@@ -2039,11 +2048,7 @@ function safeFieldsOf(cls: Node): string[] {
 }
 
 /** Compute the taint summaries of every function in a parsed file. */
-export function computeTaintFacts(
-  tree: Tree,
-  facts: ModuleFacts,
-  shared?: FileNodes,
-): TaintFacts {
+export function computeTaintFacts(tree: Tree, facts: ModuleFacts, shared?: FileNodes): TaintFacts {
   const outer = S;
   S = shared ?? new FileNodes(tree.rootNode);
   try {
