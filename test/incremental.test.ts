@@ -399,6 +399,11 @@ describe('EngineSession: warm edits give what a full recompute gives', () => {
     assert.equal(session.lastUpdate?.affectedRoutes, 0);
   });
 
+  it('a full per-file pass on open documents finds nothing to correct', async () => {
+    assert.deepEqual(await session.verifyOpenFiles(), []);
+    await assertSameAsFull(session, dir, texts, 'after verification');
+  });
+
   it('editing the dependencies module', async () => {
     const deps = path.join(dir, 'app', 'deps.py');
     await edit(

@@ -178,6 +178,7 @@ const SHARED_TYPES = [
   'comparison_operator',
   'except_clause',
   'function_definition',
+  'class_definition',
   'raise_statement',
   'return_statement',
   'if_statement',
@@ -216,6 +217,9 @@ let S: SyntaxReader = DIRECT;
 let PLAIN: FileNodes | null = null;
 
 const WORD = /[A-Za-z_][A-Za-z0-9_]*/y;
+const LONE_CR = /\r(?!\n)/;
+/** A decimal integer literal that is not the start of a float or a complex number. */
+const DECIMAL = /[0-9](?:_?[0-9])*(?![0-9A-Za-z_.])/y;
 /** An attribute chain of plain names: `a.b.c` (whitespace allowed around the dots). */
 const DOTTED_CHAIN = /^[A-Za-z_][A-Za-z0-9_]*(?:\s*\.\s*[A-Za-z_][A-Za-z0-9_]*)+$/;
 /** Prefix and opening quote of a string literal. */
@@ -243,10 +247,15 @@ export class FileNodes implements SyntaxReader {
    * `source` is the text the tree was parsed from (node indices are offsets into it); without
    * it, text is read from the tree.
    */
+  readonly source: string | undefined;
+
   constructor(
     readonly root: Node,
-    readonly source?: string,
+    source?: string,
   ) {
+    // parseSource gives the parser lone CRs as newlines (parser.ts): then the text the tree was
+    // made from is not `source`, and texts are read from the tree.
+    this.source = source !== undefined && LONE_CR.test(source) ? undefined : source;
     const names = root.tree.language.fields;
     for (let i = 1; i < names.length; i++) {
       const name = names[i];
@@ -363,6 +372,17 @@ export class FileNodes implements SyntaxReader {
     return list;
   }
 
+  /**
+   * Nodes of a type inside `node` (document order): from the file's search when it was made,
+   * else by a search of that subtree alone.
+   */
+  inside(node: Node, type: string): Node[] {
+    if (this.collected) return this.within(type, node.startIndex, this.end(node));
+    const list = node.descendantsOfType(type).filter((n): n is Node => !!n);
+    for (const n of list) this.types.set(n.id, type);
+    return list;
+  }
+
   /** Nodes of a type that start in `[start, end)`: the descendants of the node spanning it. */
   within(type: string, start: number, end: number): Node[] {
     const list = this.ofType(type);
@@ -380,6 +400,8 @@ export class FileNodes implements SyntaxReader {
 }
 
 const MAX_EXPR_DEPTH = 64;
+/** The statements body facts are made of (see collectBodyFacts). */
+const BODY_STATEMENTS = ['raise_statement', 'return_statement', 'if_statement', 'elif_clause'];
 const IDENTIFIER = /[A-Za-z_][A-Za-z0-9_]*/g;
 const STATUS_401_403 = /\b40[13]\b/;
 const STATUS_401_403_ALL = /\b40[13]\b/g;
@@ -433,6 +455,293 @@ function stringValue(node: Node): { v: string; fstring: boolean } {
   return { v, fstring };
 }
 
+/**
+ * Words that are not plain names: a keyword changes the grammar (`lambda`, `not`, `await`,
+ * `x if c else y`, `for` of a generator argument), and `print`/`exec` have statement forms.
+ */
+const NOT_A_NAME = new Set(
+  (
+    'False None True and as assert async await break class continue def del elif else except ' +
+    'exec finally for from global if import in is lambda match nonlocal not or pass print ' +
+    'raise return try type while with yield case'
+  ).split(' '),
+);
+
+/**
+ * The Expr of a call read from its source text, as toExpr builds it from the tree, for calls
+ * made of the simplest parts only: names, attribute chains, calls, plain strings, decimal
+ * integers, True/False/None and keyword or `*`/`**` arguments. Anything else (operators,
+ * brackets, comments, f-strings, line continuations, non-ASCII text) gives null and the tree
+ * is read instead. Most calls in real code qualify, and one WebAssembly call (the call's end)
+ * replaces a dozen.
+ */
+function callFromText(node: Node, depth: number): Expr | null {
+  const src = (PLAIN as FileNodes).source as string;
+  const start = node.startIndex;
+  const end = (PLAIN as FileNodes).end(node);
+  const at = node.startPosition;
+  const r = new TextExpr(src, start, end, at.row, at.column);
+  const e = r.primary(0);
+  // toExpr gives up below MAX_EXPR_DEPTH: only expressions that stay above it qualify.
+  if (!e || e.k !== 'call' || !r.atEnd() || depth + exprDepth(e) > MAX_EXPR_DEPTH) return null;
+  return e;
+}
+
+/** How deep toExpr recurses to build an Expr (0 for a leaf). */
+function exprDepth(e: Expr): number {
+  switch (e.k) {
+    case 'attr':
+      return 1 + exprDepth(e.obj);
+    case 'call': {
+      let d = exprDepth(e.fn);
+      for (const a of e.args) d = Math.max(d, exprDepth(a));
+      for (const v of Object.values(e.kw)) d = Math.max(d, exprDepth(v));
+      return 1 + d;
+    }
+    default:
+      return 0;
+  }
+}
+
+class TextExpr {
+  private i: number;
+  private row: number;
+  private col: number;
+
+  constructor(
+    private readonly src: string,
+    start: number,
+    private readonly end: number,
+    row: number,
+    col: number,
+  ) {
+    this.i = start;
+    this.row = row;
+    this.col = col;
+  }
+
+  atEnd(): boolean {
+    return this.i === this.end;
+  }
+
+  /** Skip blanks (newlines only inside brackets, which is where they can be). */
+  private blank(newlines: boolean): void {
+    for (; this.i < this.end; this.i++) {
+      const c = this.src.charCodeAt(this.i);
+      if (c === 32 || c === 9 || c === 12) this.col++;
+      else if (newlines && c === 10) {
+        this.row++;
+        this.col = 0;
+      } else if (newlines && c === 13 && this.src.charCodeAt(this.i + 1) === 10) this.col++;
+      else return;
+    }
+  }
+
+  private peek(): number {
+    return this.i < this.end ? this.src.charCodeAt(this.i) : -1;
+  }
+
+  private take(n: number): void {
+    this.i += n;
+    this.col += n;
+  }
+
+  private word(): string | null {
+    WORD.lastIndex = this.i;
+    const m = WORD.exec(this.src);
+    if (!m || this.i + m[0].length > this.end) return null;
+    const next = this.src.charCodeAt(this.i + m[0].length);
+    if (next >= 0x80) return null;
+    return m[0];
+  }
+
+  /** atom trailer*: names, attributes and calls built on them. */
+  primary(nest: number, inBrackets = false): Expr | null {
+    if (nest > MAX_EXPR_DEPTH) return null;
+    const line = this.row + 1;
+    const col = this.col;
+    const from = this.i;
+    let e = this.atom();
+    if (!e) return null;
+    // Each trailer wraps what came before, one level deeper in toExpr's counting.
+    const chain: {
+      kind: 'attr' | 'call';
+      attr?: string;
+      args?: Expr[];
+      kw?: Record<string, Expr>;
+      splat?: boolean;
+      to?: number;
+    }[] = [];
+    for (;;) {
+      const save = { i: this.i, row: this.row, col: this.col };
+      this.blank(inBrackets);
+      const c = this.peek();
+      if (c === 46 /* . */) {
+        this.take(1);
+        this.blank(inBrackets);
+        const w = this.word();
+        if (!w || NOT_A_NAME.has(w)) return null;
+        this.take(w.length);
+        chain.push({ kind: 'attr', attr: w });
+      } else if (c === 40 /* ( */) {
+        this.take(1);
+        const call = {
+          kind: 'call' as const,
+          args: [] as Expr[],
+          kw: {} as Record<string, Expr>,
+          splat: false,
+          to: 0,
+        };
+        if (!this.args(call, nest + chain.length + 1)) return null;
+        call.to = this.i;
+        chain.push(call);
+      } else {
+        this.i = save.i;
+        this.row = save.row;
+        this.col = save.col;
+        break;
+      }
+      // Deeper than toExpr goes (long method chains): leave it to the tree.
+      if (nest + chain.length > MAX_EXPR_DEPTH) return null;
+    }
+    if (e.k !== 'name' && chain.length) return null;
+    // Rebuild from the inside out: the atom is the deepest node.
+    for (const t of chain) {
+      if (t.kind === 'attr') e = { k: 'attr', obj: e, attr: t.attr as string, line, col };
+      else {
+        const text = this.src.slice(from, t.to);
+        e = {
+          k: 'call',
+          fn: e,
+          args: t.args as Expr[],
+          kw: t.kw as Record<string, Expr>,
+          splat: t.splat as boolean,
+          line,
+          col,
+          text: text.length > 300 ? text.slice(0, 300) : text,
+        };
+      }
+    }
+    return e;
+  }
+
+  /** `(` seen: arguments up to the closing `)`. */
+  private args(
+    call: { args: Expr[]; kw: Record<string, Expr>; splat: boolean },
+    nest: number,
+  ): boolean {
+    for (;;) {
+      this.blank(true);
+      const c = this.peek();
+      if (c === 41 /* ) */) {
+        this.take(1);
+        return true;
+      }
+      if (c === 42 /* * */) {
+        this.take(this.src.charCodeAt(this.i + 1) === 42 ? 2 : 1);
+        this.blank(true);
+        if (!this.primary(nest, true)) return false;
+        call.splat = true;
+      } else {
+        const w = this.word();
+        let named = false;
+        if (w !== null && !NOT_A_NAME.has(w)) {
+          // `name=value` (not `name==value`).
+          const save = { i: this.i, row: this.row, col: this.col };
+          this.take(w.length);
+          this.blank(true);
+          if (this.peek() === 61 && this.src.charCodeAt(this.i + 1) !== 61) {
+            this.take(1);
+            this.blank(true);
+            const v = this.primary(nest, true);
+            if (!v) return false;
+            call.kw[w] = v;
+            named = true;
+          } else {
+            this.i = save.i;
+            this.row = save.row;
+            this.col = save.col;
+          }
+        }
+        if (!named) {
+          const v = this.primary(nest, true);
+          if (!v) return false;
+          call.args.push(v);
+        }
+      }
+      this.blank(true);
+      const d = this.peek();
+      if (d === 44 /* , */) this.take(1);
+      else if (d !== 41) return false;
+    }
+  }
+
+  /** A name, a plain string, a decimal integer, True/False/None. */
+  private atom(): Expr | null {
+    const line = this.row + 1;
+    const col = this.col;
+    const c = this.peek();
+    if (c >= 48 && c <= 57) {
+      DECIMAL.lastIndex = this.i;
+      const m = DECIMAL.exec(this.src);
+      if (!m || this.i + m[0].length > this.end) return null;
+      this.take(m[0].length);
+      const v = Number(m[0].replace(/_/g, ''));
+      return Number.isFinite(v) ? { k: 'num', v } : null;
+    }
+    const w = this.word();
+    const q = w === null ? c : this.src.charCodeAt(this.i + w.length);
+    if (q === 34 || q === 39) return this.string(w ?? '');
+    if (w === null) return null;
+    if (w === 'True' || w === 'False') {
+      this.take(w.length);
+      return { k: 'bool', v: w === 'True' };
+    }
+    if (w === 'None') {
+      this.take(w.length);
+      return { k: 'none' };
+    }
+    if (NOT_A_NAME.has(w)) return null;
+    this.take(w.length);
+    return { k: 'name', id: w, line, col };
+  }
+
+  /** A string literal without `f`/`t` prefix, alone (not concatenated), on one line. */
+  private string(prefix: string): Expr | null {
+    if (!/^[rRbBuU]{0,2}$/.test(prefix)) return null;
+    const open = this.i + prefix.length;
+    const quote = this.src[open];
+    if (this.src.startsWith(quote.repeat(3), open)) return null;
+    let j = open + 1;
+    for (; j < this.end; j++) {
+      const ch = this.src.charCodeAt(j);
+      if (ch === 92 /* \ */) {
+        // An escaped line break continues the string on the next line: leave it to the tree.
+        const next = this.src.charCodeAt(j + 1);
+        if (next === 10 || next === 13 || next >= 0x80) return null;
+        j++;
+        continue;
+      }
+      if (ch === 10 || ch === 13 || ch >= 0x80) return null;
+      if (this.src[j] === quote) break;
+    }
+    if (j >= this.end) return null;
+    const v = this.src.slice(open + 1, j);
+    this.take(j + 1 - this.i);
+    // Another string right after would make a concatenated string: leave those to the tree.
+    const save = { i: this.i, row: this.row, col: this.col };
+    this.blank(true);
+    const n = this.peek();
+    const w = this.word();
+    const after = w === null ? n : this.src.charCodeAt(this.i + w.length);
+    this.i = save.i;
+    this.row = save.row;
+    this.col = save.col;
+    if (n === 34 || n === 39 || ((after === 34 || after === 39) && w !== null)) return null;
+    return { k: 'str', v, fstring: false };
+  }
+}
+
 export function toExpr(node: Node | null, depth = 0): Expr {
   if (!node) return { k: 'other', text: '' };
   if (depth > MAX_EXPR_DEPTH) return { k: 'other', text: '' };
@@ -463,6 +772,10 @@ export function toExpr(node: Node | null, depth = 0): Expr {
       };
     }
     case 'call': {
+      if (PLAIN) {
+        const e = callFromText(node, depth);
+        if (e) return e;
+      }
       const fn = toExpr(S.field(node, 'function'), depth + 1);
       const args: Expr[] = [];
       const kw: Record<string, Expr> = {};
@@ -633,6 +946,32 @@ function extractWith(
 ): ModuleFacts {
   const root = tree.rootNode;
   const src = source ?? root.text;
+  /**
+   * The raise, return, if and elif statements the walk meets, in document order: what a
+   * search of the tree for them would give when the walk sees every block (see
+   * collectBodyFacts), so the file's node search is left to the rules that need it.
+   */
+  const met = { raises: [] as Node[], returns: [] as Node[], tests: [] as Node[] };
+  const metIds = new Set<number>();
+  let walkedAll = true;
+  const meet = (list: Node[], n: Node): void => {
+    // `match` blocks can be walked twice (see visitStatement): count each statement once.
+    if (metIds.has(n.id)) return;
+    metIds.add(n.id);
+    list.push(n);
+  };
+  /** The statements of a block the walk does not enter (`for`/`while` ... `else:`). */
+  const meetIn = (block: Node | null): void => {
+    if (!block) return;
+    for (const n of block.descendantsOfType(BODY_STATEMENTS)) {
+      if (!n) continue;
+      const t = S.type(n);
+      meet(
+        t === 'raise_statement' ? met.raises : t === 'return_statement' ? met.returns : met.tests,
+        n,
+      );
+    }
+  };
   /** Function bodies, for the body-facts pass after the statement walk. */
   const bodies: { fn: FuncFacts; body: Node; start: number; end: number }[] = [];
   const facts: ModuleFacts = {
@@ -900,7 +1239,7 @@ function extractWith(
       }
       b.fn.mentions = [...mentions];
       if (RESPONSE_CALL.test(text)) {
-        const calls = nodes.within('call', b.start, b.end);
+        const calls = nodes.inside(b.body, 'call');
         const owners = innermost(calls);
         calls.forEach((c, i) => {
           if (owners[i] !== b) return;
@@ -909,27 +1248,31 @@ function extractWith(
         });
       }
     }
-    const raises = nodes.ofType('raise_statement');
+    const walked = walkedAll && nodes.plain();
+    const raises = walked ? met.raises : nodes.ofType('raise_statement');
     innermost(raises).forEach((b, i) => {
       if (!b) return;
       const n = raises[i];
       const e = S.named(n).find((c) => c && S.type(c) !== 'comment');
       if (e) b.fn.raises.push({ expr: toExpr(e), line: pos(n).line });
     });
-    const returns = nodes.ofType('return_statement');
+    const returns = walked ? met.returns : nodes.ofType('return_statement');
     innermost(returns).forEach((b, i) => {
       if (!b) return;
       const n = returns[i];
       const e = S.named(n).find((c) => c && S.type(c) !== 'comment');
       if (e) b.fn.returns.push({ value: toExpr(e), line: pos(n).line });
     });
-    const ifs = nodes.ofType('if_statement');
-    const elifs = nodes.ofType('elif_clause');
-    const tests: Node[] = [];
-    for (let i = 0, j = 0; i < ifs.length || j < elifs.length;) {
-      if (j >= elifs.length || (i < ifs.length && ifs[i].startIndex < elifs[j].startIndex))
-        tests.push(ifs[i++]);
-      else tests.push(elifs[j++]);
+    let tests = met.tests;
+    if (!walked) {
+      const ifs = nodes.ofType('if_statement');
+      const elifs = nodes.ofType('elif_clause');
+      tests = [];
+      for (let i = 0, j = 0; i < ifs.length || j < elifs.length;) {
+        if (j >= elifs.length || (i < ifs.length && ifs[i].startIndex < elifs[j].startIndex))
+          tests.push(ifs[i++]);
+        else tests.push(elifs[j++]);
+      }
     }
     innermost(tests).forEach((b, i) => {
       if (!b) return;
@@ -1073,7 +1416,14 @@ function extractWith(
         }
         return;
       }
+      case 'raise_statement':
+        meet(met.raises, node);
+        return;
+      case 'return_statement':
+        meet(met.returns, node);
+        return;
       case 'if_statement': {
+        meet(met.tests, node);
         const c = S.field(node, 'condition');
         const cText = headerText(c);
         const cons = S.field(node, 'consequence');
@@ -1081,6 +1431,7 @@ function extractWith(
         for (const alt of node.childrenForFieldName('alternative')) {
           if (!alt) continue;
           if (S.type(alt) === 'elif_clause') {
+            meet(met.tests, alt);
             const ec = headerText(S.field(alt, 'condition'));
             const b = S.field(alt, 'consequence');
             if (b) visitBlock(b, withScope(ctx, [...ctx.cond, `elif ${ec}`], ctx.depth));
@@ -1128,12 +1479,15 @@ function extractWith(
         }
         const body = S.field(node, 'body');
         if (body) visitBlock(body, ctx);
+        meetIn(S.field(S.field(node, 'alternative'), 'body'));
         return;
       }
       case 'with_statement':
       case 'while_statement': {
         const body = S.field(node, 'body');
         if (body) visitBlock(body, ctx);
+        if (S.type(node) === 'while_statement')
+          meetIn(S.field(S.field(node, 'alternative'), 'body'));
         return;
       }
       case 'match_statement': {
@@ -1146,7 +1500,10 @@ function extractWith(
   }
 
   function visitBlock(node: Node, ctx: ScopeCtx): void {
-    if (ctx.depth > MAX_BLOCK_DEPTH) return;
+    if (ctx.depth > MAX_BLOCK_DEPTH) {
+      walkedAll = false;
+      return;
+    }
     const deeper = withScope(ctx, ctx.cond, ctx.depth + 1);
     for (const s of S.named(node)) if (s) visitStatement(s, deeper);
   }

@@ -100,7 +100,10 @@ export class EngineSession {
   private cache: FactsCache | null = null;
   /** Facts read from the cache, not used yet (the first load takes them). */
   private cached: Map<string, CachedFacts> | null = null;
+  private readCache = false;
   lastUpdate: UpdateInfo | null = null;
+  /** Changes whenever a route or a position in the findings may have moved (view caches). */
+  routesVersion = 0;
   /** What the last `loadAll` did: files analysed, files taken from the facts cache. */
   lastLoad = { analysed: 0, fromCache: 0, ms: 0 };
 
@@ -112,7 +115,9 @@ export class EngineSession {
         options.cacheDir,
         `${this.cwd}\0${options.roots.map((r) => path.resolve(this.cwd, r)).join('\0')}`,
       );
-      if (options.readCache !== false) this.cached = this.cache.load();
+      // Read by the first load (not here: the constructor runs while the client waits for
+      // the server to initialise).
+      this.readCache = options.readCache !== false;
     }
   }
 
@@ -148,6 +153,10 @@ export class EngineSession {
     this.sourceRoots = found.sourceRoots;
     this.discoveryDiagnostics = found.diagnostics;
     const t0 = performance.now();
+    if (this.readCache && this.cache) {
+      this.readCache = false;
+      this.cached = this.cache.load();
+    }
     const keep = new Set(found.files.map((f) => f.abs));
     for (const abs of [...this.files.keys()]) if (!keep.has(abs)) this.drop(abs);
     let fromCache = 0;
@@ -327,12 +336,15 @@ export class EngineSession {
       this.cachedAnalysis = r.analysis;
       this.warm.analysis = r.analysis;
       const t2 = performance.now();
-      r.analysis.report.diagnostics = this.diagnostics();
+      // Notes change with the file's syntax errors only.
+      if (oldFacts.parseErrors !== state.facts.parseErrors)
+        r.analysis.report.diagnostics = this.diagnostics();
       const t3 = performance.now();
       this.warm.store.reprocess(r.touched, this.byRel(r.analysis), this.processOptions());
       const t4 = performance.now();
       if (this.changedFiles) for (const f of r.touched) this.changedFiles.add(f);
       if (r.routesMoved) this.routesChanged = true;
+      if (r.positionsMoved) this.routesVersion++;
       this.lastUpdate = {
         ...this.info(file.abs, 'warm', null, change.mode, t0, t1),
         affectedRoutes: r.stats.affectedRoutes,
@@ -496,6 +508,7 @@ export class EngineSession {
     this.warm = null;
     this.changedFiles = null;
     this.routesChanged = true;
+    this.routesVersion++;
     return analysis;
   }
 

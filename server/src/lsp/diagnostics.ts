@@ -113,6 +113,38 @@ function recordFor(records: Map<string, RouteRecord[]>, f: Finding): RouteRecord
   );
 }
 
+/** Diagnostics made of findings (the same finding object gives the same diagnostic while no
+ * route moved), and the JSON of diagnostics (to compare with what was published). */
+const made = new WeakMap<
+  Finding,
+  { folder: LensFolder; version: number; diagnostic: Diagnostic }
+>();
+const texts = new WeakMap<Diagnostic, string>();
+
+/** `JSON.stringify(diagnostics)`, from each diagnostic's memoized JSON. */
+export function diagnosticsJson(diagnostics: Diagnostic[]): string {
+  const parts: string[] = [];
+  for (const d of diagnostics) {
+    let t = texts.get(d);
+    if (t === undefined) texts.set(d, (t = JSON.stringify(d)));
+    parts.push(t);
+  }
+  return `[${parts.join(',')}]`;
+}
+
+function cachedDiagnostic(
+  folder: LensFolder,
+  f: Finding,
+  records: Map<string, RouteRecord[]>,
+): Diagnostic {
+  const version = folder.session.routesVersion;
+  const known = made.get(f);
+  if (known && known.folder === folder && known.version === version) return known.diagnostic;
+  const diagnostic = findingToDiagnostic(folder, f, records);
+  made.set(f, { folder, version, diagnostic });
+  return diagnostic;
+}
+
 export function findingToDiagnostic(
   folder: LensFolder,
   f: Finding,
@@ -171,7 +203,7 @@ export function diagnosticsByFile(
     else out.set(abs, [d]);
   };
   const byFile = recordsByFile(records);
-  for (const f of findings) add(folder.abs(f.file), findingToDiagnostic(folder, f, byFile));
+  for (const f of findings) add(folder.abs(f.file), cachedDiagnostic(folder, f, byFile));
   for (const n of notes) {
     const abs = folder.abs(n.file);
     if (abs.endsWith('.py') && folder.contains(abs)) add(abs, engineNote(n));
@@ -198,8 +230,7 @@ export function diagnosticsOfFiles(
   for (const rel of rels) {
     const abs = folder.abs(rel);
     const list: Diagnostic[] = [];
-    for (const f of folder.session.findingsOf(rel))
-      list.push(findingToDiagnostic(folder, f, records));
+    for (const f of folder.session.findingsOf(rel)) list.push(cachedDiagnostic(folder, f, records));
     if (abs.endsWith('.py') && folder.contains(abs))
       for (const n of notes) if (n.file === rel) list.push(engineNote(n));
     out.set(abs, list);

@@ -15,7 +15,12 @@ import {
   type LensSettings,
   type RoutesChangedParams,
 } from '../protocol';
-import { diagnosticsByFile, diagnosticsOfFiles, recordsByFile } from './diagnostics';
+import {
+  diagnosticsByFile,
+  diagnosticsJson,
+  diagnosticsOfFiles,
+  recordsByFile,
+} from './diagnostics';
 import { LensFolder, type DocumentSource } from './folder';
 import { errorText, type Logger } from './safe';
 import { normalizeSettings } from './settings';
@@ -106,7 +111,12 @@ export class Lens implements DocumentSource {
    */
   cacheDir: string | null = defaultCacheDir();
   private readonly verifyTimers = new Map<LensFolder, NodeJS.Timeout>();
-  /** Documents changed since their diagnostics were last sent: sent even when unchanged. */
+  /**
+   * Send an edited document's diagnostics after each re-analysis even when they did not change
+   * (`initializationOptions.publishEveryVersion`: the latency benchmark waits for each version).
+   */
+  publishEveryVersion = false;
+  /** Documents changed since their diagnostics were last sent. */
   private readonly edited = new Set<string>();
 
   constructor(
@@ -236,13 +246,16 @@ export class Lens implements DocumentSource {
   /** Apply pending edits and publish what changed. */
   async refresh(folder: LensFolder): Promise<void> {
     try {
+      const t0 = performance.now();
       const flushed = await folder.flush();
+      const t1 = performance.now();
       this.publish(folder);
+      const t2 = performance.now();
       this.scheduleVerify(folder);
       const u = folder.session.lastUpdate;
       if (this.logTimings && flushed && u)
         this.log.info(
-          `timing ${JSON.stringify({ uri: pathToUri(u.abs), version: this.openVersion(u.abs), path: u.path, reason: u.reason, file: u.file, fileMs: u.fileMs, workspaceMs: u.workspaceMs })}`,
+          `timing ${JSON.stringify({ uri: pathToUri(u.abs), version: this.openVersion(u.abs), path: u.path, reason: u.reason, file: u.file, fileMs: u.fileMs, workspaceMs: u.workspaceMs, flushMs: t1 - t0, publishMs: t2 - t1 })}`,
         );
     } catch (err) {
       this.log.error(`analysis failed: ${errorText(err)}`);
@@ -335,9 +348,9 @@ export class Lens implements DocumentSource {
     for (const abs of this.edited) if (folder.contains(abs) && this.isOpen(abs)) targets.add(abs);
     for (const abs of targets) {
       const diags = visible(abs) ? (byFile.get(abs) ?? []) : [];
-      const json = JSON.stringify(diags);
+      const json = diagnosticsJson(diags);
       const before = this.published.get(abs);
-      const force = this.edited.delete(abs) && this.isOpen(abs);
+      const force = this.edited.delete(abs) && this.isOpen(abs) && this.publishEveryVersion;
       if (!force && (before ? before.json === json : diags.length === 0)) continue;
       const uri = before?.uri ?? pathToUri(abs);
       if (diags.length === 0) this.published.delete(abs);

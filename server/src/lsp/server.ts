@@ -63,6 +63,7 @@ export function startServer(connection: Connection): Lens {
           logTimings?: unknown;
           warmUp?: unknown;
           cacheDir?: unknown;
+          publishEveryVersion?: unknown;
         }
       | undefined;
     if (init && typeof init === 'object' && init.settings !== undefined)
@@ -74,6 +75,7 @@ export function startServer(connection: Connection): Lens {
     lens.verifyIdleMs = ms(init?.verifyIdleMs) ?? lens.verifyIdleMs;
     lens.logTimings = init?.logTimings === true;
     lens.warmUp = init?.warmUp !== false;
+    lens.publishEveryVersion = init?.publishEveryVersion === true;
     // Per-file facts kept between sessions (null: none).
     if (init?.cacheDir === null) lens.cacheDir = null;
     else if (typeof init?.cacheDir === 'string') lens.cacheDir = init.cacheDir;

@@ -50,8 +50,6 @@ interface GroupItems {
   /** `__all__` set in this group (last one), undefined when it sets none. */
   exportsAll: string[] | null | undefined;
   fastapiRelated: boolean;
-  /** ERROR nodes in the group. */
-  errors: number;
 }
 
 export interface Group {
@@ -103,7 +101,6 @@ const NO_ITEMS: GroupItems = Object.freeze({
   safeFields: [],
   exportsAll: undefined,
   fastapiRelated: false,
-  errors: 0,
 }) as GroupItems;
 
 function emptyItems(): GroupItems {
@@ -120,7 +117,6 @@ function emptyItems(): GroupItems {
     safeFields: [],
     exportsAll: undefined,
     fastapiRelated: false,
-    errors: 0,
   };
 }
 
@@ -191,15 +187,6 @@ function restrictedRoot(root: Node, nodes: Node[], children: boolean): Node {
 
 function treeWithRoot(tree: Tree, root: Node): Tree {
   return Object.create(tree, { rootNode: { value: root } }) as Tree;
-}
-
-function countErrors(nodes: Node[]): number {
-  const ids = new Set<number>();
-  for (const c of nodes) {
-    if (c.type === 'ERROR') ids.add(c.id);
-    if (c.hasError) for (const e of c.descendantsOfType('ERROR')) if (e) ids.add(e.id);
-  }
-  return ids.size;
 }
 
 const stubs = new WeakMap<object, object>();
@@ -437,7 +424,6 @@ export class FileState {
     put('local', facts.local);
     this.taintPartitioned = this.partitionTaint(facts.taint);
     for (const g of this.groups) {
-      g.items.errors = g.clean ? 0 : countErrors(g.nodes);
       g.items.fastapiRelated = g.items.imports.some((i) => /^(fastapi|starlette)\b/.test(i.module));
       // `__all__` is rare: ask the extractor what the group sets.
       if (g.clean && this.source.slice(g.startIndex, g.endIndex).includes('__all__')) {
@@ -521,7 +507,6 @@ export class FileState {
       parseErrors: 0,
       taint: { funcs: [], safeFields: {} } as TaintFacts,
     };
-    let errors = 0;
     for (const g of this.groups) {
       const it = g.items;
       for (const x of it.imports) m.imports.push(x);
@@ -536,9 +521,7 @@ export class FileState {
       for (const [q, f] of it.safeFields) m.taint.safeFields[q] = f;
       if (it.exportsAll !== undefined) m.exportsAll = it.exportsAll;
       m.fastapiRelated ||= it.fastapiRelated;
-      errors += it.errors;
     }
-    void errors;
     // As the full pass counts them (one search of the tree, only when it has errors).
     const root = this.tree.rootNode;
     m.parseErrors = root.hasError ? root.descendantsOfType('ERROR').length || 1 : 0;
@@ -692,7 +675,6 @@ export class FileState {
         comments: f.comments.filter((x) => inGroup(x.line)),
         exportsAll: f.exportsAll === null ? undefined : f.exportsAll,
         fastapiRelated: f.fastapiRelated,
-        errors: g.clean ? 0 : countErrors(g.nodes),
       };
     }
     const tFacts = performance.now();

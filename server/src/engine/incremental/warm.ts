@@ -29,13 +29,14 @@ import { indexOf, TracingWorkspace, type Relevance } from './trace';
  * - the edited file's facts objects that the analysis points at are updated to the new ones;
  * - positions derived from them (routes, registrations, dependency nodes, router names, the
  *   ids of instances) are moved through the old -> new position map;
- * - the Workspace gets the file's new index and forgets what was looked up in its scopes;
+ * - the Workspace gets the file's new index and forgets what was looked up in its scopes (the
+ *   dependency analyser's caches stay: what they hold did not change, only moved);
  * - findings: the file's own file-rule findings are redone; workspace rules are re-run on the
- *   part of the workspace that depends on the file, by what each rule reads (RULE_SCOPES):
- *   per-route rules on the file's routes, per-router rules on their routers, per-file rules on
- *   the file, the taint rules on the routes whose handlers import the file (directly or not);
- *   rules that read only the route graph keep their findings, moved. Unknown rules re-run on
- *   everything.
+ *   part of the workspace that depends on the edit, by what each rule reads (RULE_SCOPES):
+ *   per-route rules on the routes whose handler changed, per-router rules on their routers,
+ *   per-statement rules on the changed statements, the taint rules on the routes that may
+ *   reach the changed functions (through imports); rules that read only the route graph keep
+ *   their findings, moved. Unknown rules re-run on everything.
  * Anything that cannot be mapped throws WarmFallback, and the caller re-runs everything.
  */
 
@@ -164,6 +165,23 @@ export interface WarmState {
   authDependencies: string[];
   /** Per file: the routes and router objects holding its positions (found on first use). */
   refs: Map<WorkspaceFile, { records: RouteRecord[]; objects: RouterObj[] }>;
+  /** Routes by router (`groupKey`), until a router name moves; made on first use. */
+  groups?: Map<string, RouteRecord[]> | null;
+  /** Position of each route in the route order (which a warm edit does not change). */
+  order?: Map<RouteRecord, number>;
+}
+
+function groupsOf(w: WarmState): Map<string, RouteRecord[]> {
+  if (!w.groups) {
+    w.groups = new Map();
+    for (const r of w.analysis.records) {
+      const key = groupKey(r);
+      const list = w.groups.get(key);
+      if (list) list.push(r);
+      else w.groups.set(key, [r]);
+    }
+  }
+  return w.groups;
 }
 
 export interface WarmResult {
@@ -172,6 +190,8 @@ export interface WarmResult {
   touched: Set<string>;
   /** Some route moved. */
   routesMoved: boolean;
+  /** Some position in the analysis or the findings moved (views derived from them are stale). */
+  positionsMoved: boolean;
   stats: {
     affectedRoutes: number;
     taintRoutes: number;
@@ -464,7 +484,13 @@ export function warmUpdate(
   for (const r of refs.records) if (r.handler && changedFns.has(r.handler.fn)) aff.add(r);
   const groups = new Set<string>();
   for (const r of aff) groups.add(groupKey(r));
-  const grpRoutes = aff.size ? records.filter((r) => groups.has(groupKey(r))) : [];
+  if (shifted) w.groups = null; // names like `module:<line N>` moved
+  const grpRoutes: RouteRecord[] = [];
+  if (aff.size) {
+    const members = new Set<RouteRecord>();
+    for (const g of groups) for (const r of groupsOf(w).get(g) ?? []) members.add(r);
+    for (const r of records) if (members.has(r)) grpRoutes.push(r);
+  }
   // Taint: routes whose handler changed; all routes whose handlers import the file when a
   // changed function may be called from elsewhere (or a changed class may type a parameter).
   const upstream = w.imports.upstream(X);
@@ -483,7 +509,7 @@ export function warmUpdate(
           }
         }
   const taintRoutes = new Set<RouteRecord>();
-  for (const r of records) {
+  for (const r of broad ? records : refs.records) {
     if (!r.handler || r.route.kind === 'mount') continue;
     if (broad ? upstream.has(r.handler.file) : changedFns.has(r.handler.fn)) taintRoutes.add(r);
   }
@@ -629,7 +655,6 @@ export function warmUpdate(
       setOwners(raws, records);
     } else if (scope === 'taint') taintRules.push(rule);
     for (const f of store.addWorkspace(raws)) touched.add(f);
-    if (process.env.LENS_RULE_MS) lap(`rule.${rule.meta.code}`);
   }
   lap('rules');
   if (rerunTaint && taintRules.length)
@@ -649,6 +674,7 @@ export function warmUpdate(
     analysis: next,
     touched,
     routesMoved,
+    positionsMoved: shifted,
     stats: { affectedRoutes: aff.size, taintRoutes: taintRoutes.size, ms: (lap('taint'), ms) },
   };
 }
@@ -672,8 +698,11 @@ function mergeTaint(
   reach: Reach,
 ): Set<string> {
   const records = analysis.records;
-  const index = new Map<RouteRecord, number>();
-  records.forEach((r, i) => index.set(r, i));
+  if (!w.order) {
+    w.order = new Map();
+    records.forEach((r, i) => w.order?.set(r, i));
+  }
+  const index = w.order;
   const touched = new Set<string>();
   const run = (routes: RouteRecord[], files: Set<WorkspaceFile>): RawFinding[] => {
     const view: Analysis = {
@@ -700,14 +729,22 @@ function mergeTaint(
   const freshByKey = new Map<string, RawFinding>();
   for (const raw of fresh) if (raw.finding.route) freshByKey.set(taintKey(raw.finding), raw);
 
-  // Carried winners (owners outside T), by key.
-  const carried = new Map<string, { raw: RawFinding }>();
-  for (const rule of rules) {
-    const byFile = w.store.ws.get(rule.meta.code);
-    if (!byFile) continue;
-    for (const list of byFile.values())
-      for (const raw of list) if (raw.finding.route) carried.set(taintKey(raw.finding), { raw });
-  }
+  // Carried winners (owners outside T), by key: looked up where the key says.
+  const carried = {
+    get(key: string): { raw: RawFinding } | undefined {
+      const [code, file, line, column] = key.split('|');
+      const raw = w.store.ws
+        .get(code)
+        ?.get(file)
+        ?.find(
+          (r) =>
+            r.finding.route !== null &&
+            r.finding.line === Number(line) &&
+            r.finding.column === Number(column),
+        );
+      return raw ? { raw } : undefined;
+    },
+  };
   const rankOf = (raw: RawFinding): [number, number] => [
     raw.finding.route ? exposureRank(raw.finding.route.exposure) : -1,
     raw.owner ? (index.get(raw.owner) ?? Infinity) : Infinity,
@@ -764,8 +801,9 @@ function mergeTaint(
   const inj003 = new Set<string>();
   for (const raw of chosen)
     if (raw.finding.code === 'INJ003') inj003.add(`${raw.finding.file}:${raw.finding.line}`);
-  for (const { raw } of carried.values())
-    if (raw.finding.code === 'INJ003') inj003.add(`${raw.finding.file}:${raw.finding.line}`);
+  for (const list of w.store.ws.get('INJ003')?.values() ?? [])
+    for (const raw of list)
+      if (raw.finding.route) inj003.add(`${raw.finding.file}:${raw.finding.line}`);
   for (const raw of fresh)
     if (!raw.finding.route && !inj003.has(`${raw.finding.file}:${raw.finding.line}`))
       chosen.push(raw);

@@ -415,6 +415,8 @@ interface CallParts {
   locationLabels: Label[] | null;
   /** `os.path.join(...)`: the "receiver" is an imported module, not a value. */
   recvIsModule: boolean;
+  /** kindOf(recvNode), once asked (undefined: not yet). */
+  recvKind?: ObjKind | null;
 }
 
 class FunctionWalker {
@@ -1762,7 +1764,7 @@ class FunctionWalker {
         const a = this.arg(p, 0, ['command']);
         if (a) this.sink('INJ002', node, `\`${recvText}.exec_command()\``, a.labels, 0, 0);
       }
-      const kind = this.kindOf(p.recvNode);
+      const kind = this.recvKind(p);
       // ---- SSRF001: `client.get(url)` on an HTTP client
       if (kind === 'http' && HTTP_METHODS.has(method)) {
         const a = this.arg(p, method === 'request' || method === 'stream' ? 1 : 0, ['url']);
@@ -1796,6 +1798,15 @@ class FunctionWalker {
     }
   }
 
+  /**
+   * The receiver's kind, asked by the sink checks and the result of one call: computed once
+   * (nothing in between changes which names are bound or their kinds).
+   */
+  private recvKind(p: CallParts): ObjKind | null {
+    if (p.recvKind === undefined) p.recvKind = p.recvNode ? this.kindOf(p.recvNode) : null;
+    return p.recvKind;
+  }
+
   private callResult(p: CallParts): Label[] {
     const { canon, method, node } = p;
     const args = unionAll([...p.posLabels, ...p.kwLabels.values(), p.splatLabels]);
@@ -1824,7 +1835,7 @@ class FunctionWalker {
       if (HTTP_FUNCS.has(canon)) return [];
     }
     if (method && p.recvNode) {
-      const kind = this.kindOf(p.recvNode);
+      const kind = this.recvKind(p);
       if (kind === 'jinja-tmpl' && method === 'render')
         return mark(args, null, { clean: R.XSS001 });
       if (kind === 'http') return [];
@@ -1882,7 +1893,7 @@ class FunctionWalker {
       const key = MUTATING_METHODS.has(method) ? this.keyOf(p.recvNode) : null;
       // `parts.append(x)` on a list (or a plain value): the container now holds x.
       // `self.repo.add(x)`, `service.update(x)`: a method, maybe workspace code.
-      if (key && (!candidate || this.kindOf(p.recvNode) === 'container')) {
+      if (key && (!candidate || this.recvKind(p) === 'container')) {
         if (args.length) this.noteKey(key);
         if (args.length)
           this.env.vars.set(
