@@ -240,7 +240,8 @@ export function script(big: Doc, deps: Doc): Step[] {
     exposure(big, big.edit(at, at + add.length, ''));
   }
   const route = big.text.indexOf('@router.get("/search');
-  const close = big.text.indexOf('")', route) + 2;
+  // Inside the decorator's parentheses, after the path.
+  const close = big.text.indexOf('")', route) + 1;
   for (let i = 0; i < 5; i++) {
     exposure(big, big.edit(close, close, add));
     exposure(big, big.edit(close, close + add.length, ''));

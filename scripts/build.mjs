@@ -56,8 +56,15 @@ if (present.length > 0) {
   });
 }
 for (const file of wasm) copyFileSync(file, path.join(dist, path.basename(file)));
+// The library again, unbundled: after a WebAssembly trap the engine loads a new copy of it to
+// parse in a fresh instance (server/src/engine/parser.ts).
+copyFileSync(require.resolve('web-tree-sitter'), path.join(dist, 'web-tree-sitter.cjs'));
 
 const kb = (file) => `${Math.round(statSync(path.join(dist, file)).size / 1024)} KB`;
-const outputs = [...present.map((e) => `${e.out}.js`), ...wasm.map((f) => path.basename(f))];
+const outputs = [
+  ...present.map((e) => `${e.out}.js`),
+  ...wasm.map((f) => path.basename(f)),
+  'web-tree-sitter.cjs',
+];
 const ms = Math.round(performance.now() - started);
 console.log(`build: ${outputs.map((f) => `dist/${f} (${kb(f)})`).join(', ')} in ${ms} ms`);

@@ -29,7 +29,8 @@ import {
  * Unit tests of the pure fix generators: import planning and merging, parameter insertion,
  * the project's auth style (Annotated alias first), `dependencies=[...]` merging, router
  * protection, the scaffolded auth module, and the comment fixes. Every generated file is
- * checked with Python's own parser.
+ * checked with Python's own parser. Then every fix of the fixture projects is applied: it
+ * parses, deletes no line, removes its finding, adds none and is not offered again.
  */
 
 const PYTHON = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
@@ -53,11 +54,20 @@ function isSubsequence(small: string, big: string): boolean {
   return i === small.length;
 }
 
-/** Every line of `before` survives in `after`, in order, possibly with text inserted into it. */
-function assertKeepsLines(before: string, after: string, what: string): void {
+/**
+ * Every line of `before` survives in `after`, in order, possibly with text inserted into it.
+ * Lines in `rewritten` (1-based) are rewritten in place by a replacing edit and not matched.
+ */
+function assertKeepsLines(
+  before: string,
+  after: string,
+  what: string,
+  rewritten = new Set<number>(),
+): void {
   const next = after.split(/\r?\n/);
   let j = 0;
-  for (const line of before.split(/\r?\n/)) {
+  for (const [i, line] of before.split(/\r?\n/).entries()) {
+    if (rewritten.has(i + 1)) continue;
     while (j < next.length && !isSubsequence(line, next[j])) j++;
     assert.ok(j < next.length, `${what} deleted or reordered the line ${JSON.stringify(line)}`);
     j++;
@@ -562,75 +572,247 @@ describe('comment fixes', () => {
   });
 });
 
+/** Every file of a folder under test/fixtures, by path relative to it. */
+function fixtureFiles(rel: string): Record<string, string> {
+  const root = path.join(__dirname, 'fixtures', rel);
+  const out: Record<string, string> = {};
+  for (const e of fs.readdirSync(root, { withFileTypes: true, recursive: true }))
+    if (e.isFile())
+      out[path.relative(root, path.join(e.parentPath, e.name)).split(path.sep).join('/')] =
+        fs.readFileSync(path.join(e.parentPath, e.name), 'utf8');
+  return out;
+}
+
+/** Python's parser on several texts at once (one process): the first error, or null. */
+function firstParseError(texts: Map<string, string>): string | null {
+  const script = [
+    'import ast, json, sys',
+    'for name, text in json.load(sys.stdin).items():',
+    '    try:',
+    '        ast.parse(text)',
+    '    except SyntaxError as e:',
+    '        print(f"{name}: {e}")',
+    '        break',
+  ].join('\n');
+  const out = execFileSync(PYTHON, ['-c', script], {
+    input: JSON.stringify(Object.fromEntries(texts)),
+    encoding: 'utf8',
+  });
+  return out.trim() || null;
+}
+
+/** What a finding is about, stable across edits that move lines (counts in messages dropped). */
+function findingKey(f: Finding): string {
+  const route = f.route ? `${f.route.methods.join()} ${f.route.path}` : '';
+  return `${f.code}|${f.file}|${route}|${f.message.replace(/\d+ of \d+/g, '')}`;
+}
+
+function countByKey(findings: Finding[]): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const f of findings) out.set(findingKey(f), (out.get(findingKey(f)) ?? 0) + 1);
+  return out;
+}
+
+/**
+ * Whether a finding is about the same target as the fixed one, and whether the fix is about
+ * that one finding (a rewrite or a comment on its line: an identical finding elsewhere may
+ * still offer it) or about the route or router (then nothing there may offer it again).
+ */
+function sameTarget(fix: CodeFix, fixed: Finding, other: Finding): boolean {
+  // A router's fix is about the router: any of its routes could offer it again.
+  if (fix.kind === 'protect-router') return true;
+  if (!perFinding(fix) && fixed.route && other.route)
+    return (
+      other.route.file === fixed.route.file &&
+      other.route.path === fixed.route.path &&
+      other.route.methods.join() === fixed.route.methods.join()
+    );
+  return findingKey(other) === findingKey(fixed);
+}
+const perFinding = (fix: CodeFix) => fix.kind === 'rule' || fix.kind === 'ignore';
+
+/** The fixes like `fix` (same kind and title) offered for findings about its target. */
+function offersLike(p: Project, fix: CodeFix, fixed: Finding): CodeFix[] {
+  return p.findings
+    .filter((f) => sameTarget(fix, fixed, f))
+    .flatMap((f) => fixesForFinding(p.ctx, f))
+    .filter((g) => g.kind === fix.kind && g.title === fix.title);
+}
+
+const ALL_KINDS: CodeFix['kind'][] = [
+  'rule',
+  'protect-parameter',
+  'protect-decorator',
+  'protect-router',
+  'scaffold-auth',
+  'mark-public',
+  'ignore',
+];
+
 describe('applying fixes removes the finding and adds none', () => {
-  it('every AUTH fix of a project leaves valid Python and fixes exactly its finding', async () => {
-    const files = {
-      'auth.py': [
-        'from fastapi import Depends, HTTPException',
-        'from fastapi.security import HTTPBearer',
-        '',
-        'bearer = HTTPBearer()',
-        '',
-        '',
-        'def get_current_user(credentials=Depends(bearer)):',
-        '    if credentials is None:',
-        '        raise HTTPException(status_code=401)',
-        '    return credentials',
-        '',
-      ].join('\n'),
-      'main.py': [
-        'from fastapi import APIRouter, Depends, FastAPI',
-        '',
-        'from auth import get_current_user',
-        '',
-        'app = FastAPI(openapi_url=None)',
-        'router = APIRouter(prefix="/items")',
-        '',
-        '',
-        '@router.get("/")',
-        'def list_items(user=Depends(get_current_user)):',
-        '    return []',
-        '',
-        '',
-        '@router.get("/{item_id}")',
-        'def get_item(item_id: int, user=Depends(get_current_user)):',
-        '    return {}',
-        '',
-        '',
-        '@router.put("/{item_id}")',
-        'def put_item(item_id: int, user=Depends(get_current_user)):',
-        '    return {}',
-        '',
-        '',
-        '@router.delete("/{item_id}")',
-        'def delete_item(item_id: int):',
-        '    return {}',
-        '',
-        '',
-        'app.include_router(router)',
-        '',
-      ].join('\n'),
-    };
+  const AUTH002_PROJECT = {
+    'auth.py': [
+      'from fastapi import Depends, HTTPException',
+      'from fastapi.security import HTTPBearer',
+      '',
+      'bearer = HTTPBearer()',
+      '',
+      '',
+      'def get_current_user(credentials=Depends(bearer)):',
+      '    if credentials is None:',
+      '        raise HTTPException(status_code=401)',
+      '    return credentials',
+      '',
+    ].join('\n'),
+    'main.py': [
+      'from fastapi import APIRouter, Depends, FastAPI',
+      '',
+      'from auth import get_current_user',
+      '',
+      'app = FastAPI(openapi_url=None)',
+      'router = APIRouter(prefix="/items")',
+      '',
+      '',
+      '@router.get("/")',
+      'def list_items(user=Depends(get_current_user)):',
+      '    return []',
+      '',
+      '',
+      '@router.get("/{item_id}")',
+      'def get_item(item_id: int, user=Depends(get_current_user)):',
+      '    return {}',
+      '',
+      '',
+      '@router.put("/{item_id}")',
+      'def put_item(item_id: int, user=Depends(get_current_user)):',
+      '    return {}',
+      '',
+      '',
+      '@router.delete("/{item_id}")',
+      'def delete_item(item_id: int):',
+      '    return {}',
+      '',
+      '',
+      'app.include_router(router)',
+      '',
+    ].join('\n'),
+  };
+
+  /**
+   * Each fix of each chosen finding, applied to its project: every touched file parses, no line
+   * is deleted, its finding is gone and no finding appears; then the same fix is not offered
+   * again for the same target (or applying it changes nothing).
+   */
+  async function checkEveryFix(
+    name: string,
+    files: Record<string, string>,
+    pick: (f: Finding, fixes: CodeFix[]) => boolean = () => true,
+  ): Promise<CodeFix['kind'][]> {
     const base = await project(files);
-    const target = base.findings.find((f) => f.code === 'AUTH002');
-    assert.ok(target, 'fixture has an AUTH002');
-    const fixes = fixesForFinding(base.ctx, target);
-    assert.ok(fixes.length >= 5, fixes.map((f) => f.kind).join());
-    for (const fix of fixes) {
-      const out = applied(base, fix);
-      const next: Record<string, string> = { ...files };
-      for (const [rel, text] of out) {
-        assertParses(text, `${fix.kind}: ${rel}`);
-        next[rel] = text;
-        const before = files[rel as keyof typeof files];
-        if (before) assertKeepsLines(before, text, fix.kind);
+    const baseCounts = countByKey(base.findings);
+    const kinds: CodeFix['kind'][] = [];
+    for (const finding of base.findings) {
+      // What an editor offers: display-only fixes are never applied.
+      const fixes = fixesForFinding(base.ctx, finding).filter((f) => f.safety !== 'display-only');
+      if (!pick(finding, fixes)) continue;
+      for (const fix of fixes) {
+        kinds.push(fix.kind);
+        const what = `${name} ${finding.code} ${finding.file}:${finding.line} ${fix.kind} "${fix.title}"`;
+        const out = applied(base, fix);
+        assert.equal(firstParseError(out), null, `${what}: does not parse`);
+        const next: Record<string, string> = { ...files };
+        // A replacing edit (a rule's rewrite) may change its lines, never remove one.
+        const rewritten = new Map<string, Set<number>>();
+        for (const e of fix.edits) {
+          const span = e.endLine - e.line;
+          assert.ok(e.newText.split('\n').length - 1 >= span, `${what}: an edit removes lines`);
+          if (span === 0 && e.endColumn === e.column) continue;
+          const rel = path.relative(base.dir, e.file).split(path.sep).join('/');
+          const set = rewritten.get(rel) ?? new Set<number>();
+          for (let l = e.line; l <= e.endLine; l++) set.add(l);
+          rewritten.set(rel, set);
+        }
+        for (const [rel, text] of out) {
+          const before = files[rel];
+          if (before !== undefined) assertKeepsLines(before, text, what, rewritten.get(rel));
+          else
+            assert.ok(fix.creates.length > 0, `${what}: edits ${rel}, which is not in the project`);
+          next[rel] = text;
+        }
+        const after = await project(next);
+        const afterCounts = countByKey(after.findings);
+        const key = findingKey(finding);
+        assert.ok(
+          (afterCounts.get(key) ?? 0) < (baseCounts.get(key) ?? 0),
+          `${what}: the finding is still reported`,
+        );
+        const added = [...afterCounts].filter(([k, n]) => n > (baseCounts.get(k) ?? 0));
+        assert.deepEqual(added, [], `${what}: new findings`);
+        // Idempotence: the same fix for the same target is not offered again, or is a no-op.
+        // Identical findings elsewhere (two equal calls in a file) keep theirs.
+        const others = perFinding(fix) ? offersLike(base, fix, finding).length - 1 : 0;
+        const effective = offersLike(after, fix, finding).filter((again) =>
+          [...applied(after, again)].some(([rel, text]) => next[rel] !== text),
+        );
+        assert.ok(
+          effective.length <= others,
+          `${what}: offered again ${effective.length} time(s) with an effect (identical findings: ${others})`,
+        );
       }
-      const after = await project(next);
-      const key = (f: Finding) => `${f.code}|${f.message.replace(/\d+ of \d+/, '')}`;
-      const remaining = after.findings.filter((f) => f.code === 'AUTH002' || f.code === 'AUTH001');
-      assert.equal(remaining.length, 0, `${fix.kind} left ${remaining.map(key).join('; ')}`);
-      const newCodes = after.findings.filter((f) => !base.findings.some((b) => b.code === f.code));
-      assert.deepEqual(newCodes.map(key), [], `${fix.kind} introduced findings`);
     }
+    return kinds;
+  }
+
+  it('every fix of an AUTH002 finding: all kinds of protection, marking public, ignoring', async () => {
+    const kinds = await checkEveryFix('inline', AUTH002_PROJECT, (f) => f.code === 'AUTH002');
+    assert.deepEqual([...new Set(kinds)].sort(), [
+      'ignore',
+      'mark-public',
+      'protect-decorator',
+      'protect-parameter',
+      'protect-router',
+    ]);
+  });
+
+  it('every fix of every finding of the editor and runtime fixture projects', async (t) => {
+    const kinds = new Set<CodeFix['kind']>();
+    let count = 0;
+    for (const rel of [
+      'lsp/classic',
+      'lsp/annotated',
+      'lsp/noauth',
+      'fix-runtime/jwt-dependency',
+      'fix-runtime/no-auth',
+    ]) {
+      const done = await checkEveryFix(rel, fixtureFiles(rel));
+      assert.ok(done.length > 0, `${rel}: no fixes`);
+      for (const k of done) kinds.add(k);
+      count += done.length;
+    }
+    t.diagnostic(`${count} fixes applied: ${[...kinds].join(', ')}`);
+    assert.deepEqual(
+      ALL_KINDS.filter((k) => !kinds.has(k)),
+      [],
+      'every fix kind is exercised',
+    );
+  });
+
+  it('every fix of every rule-fixture finding that has a rule fix', async (t) => {
+    const dirs = fs
+      .readdirSync(path.join(__dirname, 'fixtures', 'rules'), { withFileTypes: true })
+      .filter((e) => e.isDirectory())
+      .map((e) => e.name)
+      .sort();
+    let count = 0;
+    const withFixes: string[] = [];
+    for (const dir of dirs) {
+      const done = await checkEveryFix(`rules/${dir}`, fixtureFiles(`rules/${dir}`), (_f, fixes) =>
+        fixes.some((x) => x.kind === 'rule'),
+      );
+      if (done.includes('rule')) withFixes.push(dir);
+      count += done.length;
+    }
+    t.diagnostic(`${count} fixes applied in ${withFixes.join(', ')}`);
+    assert.ok(withFixes.length >= 8, withFixes.join());
   });
 });

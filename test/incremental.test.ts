@@ -8,10 +8,10 @@ import { generateLatencyProject } from '../bench/lsp-latency';
 import { discover } from '../server/src/engine/discovery';
 import type { ModuleFacts } from '../server/src/engine/facts';
 import { factsFor } from '../server/src/engine/fileFacts';
-import { FileState } from '../server/src/engine/incremental/fileState';
+import { FileState, pointAt } from '../server/src/engine/incremental/fileState';
 import { scanIntoStore } from '../server/src/engine/incremental/scan';
 import { analyzeWorkspace, scanWorkspace } from '../server/src/engine/index';
-import { createPythonParser } from '../server/src/engine/parser';
+import { createPythonParser, parseSource } from '../server/src/engine/parser';
 import { DEFAULT_CONFIG, scanAnalysis } from '../server/src/engine/scan';
 import { EngineSession, sameFacts } from '../server/src/engine/session';
 
@@ -144,7 +144,71 @@ describe('FileState: statement-level re-analysis equals the full per-file pass',
       state.dispose();
     }
   });
+
+  it("lone CR and mixed line endings: edit positions are the parser's, re-analysis equals the full pass", () => {
+    const file = path.join(ROOT, 'examples', 'shop-api', 'app', 'api', 'routes', 'items.py');
+    const lf = fs.readFileSync(file, 'utf8');
+    for (const endings of ['cr', 'mixed'] as const) {
+      const text = withEndings(lf, endings);
+      // The positions the incremental edit hands tree-sitter are those of the text it parsed
+      // (parseSource reads a lone CR as a newline): every node's start, as the tree has it.
+      const tree = parseSource(parser, text);
+      try {
+        const cursor = tree.walk();
+        let checked = 0;
+        for (let more = true; more;) {
+          const n = cursor.currentNode;
+          assert.deepEqual(
+            pointAt(text, n.startIndex),
+            n.startPosition,
+            `${endings}: ${n.type} at ${n.startIndex}`,
+          );
+          checked++;
+          if (cursor.gotoFirstChild()) continue;
+          while (more && !cursor.gotoNextSibling()) if (!cursor.gotoParent()) more = false;
+        }
+        cursor.delete();
+        assert.ok(checked > 1000, `${checked} nodes`);
+      } finally {
+        tree.delete();
+      }
+      // Random edits made on the LF text, written with the same endings.
+      const state = FileState.create(parser, file, text);
+      try {
+        const r = rng(endings === 'cr' ? 11 : 12);
+        let t = lf;
+        const modes = new Set<string>();
+        for (let i = 0; i < 30; i++) {
+          t = randomEdit(t, r);
+          const next = withEndings(t, endings);
+          modes.add(state.update(parser, next).mode);
+          assert.ok(
+            sameFacts(state.facts, factsFor(parser, file, next)),
+            `${endings}: edit ${i} differs from the full pass`,
+          );
+        }
+        assert.ok(modes.has('incremental'));
+      } finally {
+        state.dispose();
+      }
+    }
+  });
 });
+
+/**
+ * A text with its line endings replaced: every line ending in a lone CR, or each line's ending
+ * (LF, CR or CRLF) chosen by its content, so that an edit of a line may turn a CRLF into a CR.
+ */
+function withEndings(lf: string, endings: 'cr' | 'mixed'): string {
+  const lines = lf.split('\n');
+  const eol = (line: string): string => {
+    if (endings === 'cr') return '\r';
+    let h = 7;
+    for (let i = 0; i < line.length; i++) h = (h * 31 + line.charCodeAt(i)) >>> 0;
+    return ['\n', '\r', '\r\n'][h % 3];
+  };
+  return lines.map((l, i) => (i < lines.length - 1 ? l + eol(l) : l)).join('');
+}
 
 describe('the incremental scan pipeline equals scanAnalysis', () => {
   it('on the example app and the rule fixtures', async () => {
@@ -434,6 +498,239 @@ describe('EngineSession: warm edits give what a full recompute gives', () => {
   });
 });
 
+/**
+ * A project where the rules' findings depend on each other across files: a sink two routes
+ * reach (one finding, for the most exposed route), a router whose routes are mostly protected
+ * (AUTH002 on the odd one), a response model in another module (DATA001), an app that may get
+ * a rate limiter (RATE001), a dependency that checks a role.
+ */
+const RESCAN_PROJECT: Record<string, string> = {
+  'app/__init__.py': '',
+  'app/deps.py': `from typing import Annotated
+
+from fastapi import Depends, HTTPException
+from fastapi.security import OAuth2PasswordBearer
+import jwt
+
+oauth2_scheme = OAuth2PasswordBearer(tokenUrl="token")
+
+
+def get_current_user(token: str = Depends(oauth2_scheme)):
+    try:
+        return jwt.decode(token, "secret", algorithms=["HS256"])
+    except jwt.PyJWTError:
+        raise HTTPException(status_code=401, detail="Not authenticated")
+
+
+def get_admin(user=Depends(get_current_user)):
+    if not user.get("admin"):
+        raise HTTPException(status_code=403, detail="Not an admin")
+    return user
+
+
+CurrentUser = Annotated[dict, Depends(get_current_user)]
+`,
+  'app/service.py': `import subprocess
+
+
+def run(cmd):
+    subprocess.run(cmd, shell=True)
+
+
+def lookup(db, name):
+    return db.execute(f"SELECT * FROM users WHERE name = '{name}'")
+`,
+  'app/models.py': `from pydantic import BaseModel
+
+
+class UserOut(BaseModel):
+    id: int
+    email: str
+`,
+  'app/a.py': `import subprocess
+
+from fastapi import APIRouter, Depends
+
+from app import service
+from app.deps import get_admin, get_current_user
+from app.models import UserOut
+
+router = APIRouter(prefix="/a")
+
+
+def shell(cmd):
+    subprocess.run(cmd, shell=True)
+
+
+@router.post("/shell")
+def shell_a(cmd: str):
+    shell(cmd)
+
+
+@router.post("/run")
+def run_a(cmd: str):
+    service.run(cmd)
+
+
+@router.get("/users/{user_id}", response_model=UserOut)
+def read_user(user_id: int):
+    return {"id": user_id}
+
+
+@router.get("/admin/stats")
+def admin_stats(user=Depends(get_admin)):
+    return {"ok": True}
+`,
+  'app/b.py': `from fastapi import APIRouter
+
+from app.deps import CurrentUser
+from app.service import lookup, run
+
+router = APIRouter(prefix="/b")
+
+
+@router.post("/run")
+def run_b(cmd: str, user: CurrentUser):
+    run(cmd)
+
+
+@router.get("/find")
+def find(name: str, user: CurrentUser):
+    return lookup(None, name)
+
+
+@router.get("/items")
+def items(user: CurrentUser):
+    return []
+
+
+@router.get("/orders")
+def orders():
+    return []
+
+`,
+  'app/c.py': `from fastapi import APIRouter
+
+from app.a import shell
+
+router = APIRouter(prefix="/c")
+
+
+@router.post("/shell")
+def shell_c(cmd: str):
+    shell(cmd)
+`,
+  'app/main.py': `from fastapi import FastAPI
+
+from app import a, b, c
+
+app = FastAPI()
+app.include_router(a.router)
+app.include_router(b.router)
+app.include_router(c.router)
+
+
+@app.post("/login")
+def login(username: str, password: str):
+    return {"token": username}
+`,
+};
+
+describe('EngineSession: edits that change the route graph re-run the rules only where needed', () => {
+  it('each cold edit gives what a full recompute gives, re-running only the changed routes', async () => {
+    const dir = tmpDir('rescan');
+    for (const [rel, text] of Object.entries(RESCAN_PROJECT)) {
+      fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
+      fs.writeFileSync(path.join(dir, rel), text);
+    }
+    const session = new EngineSession({ roots: [dir], cwd: dir, threads: 1 });
+    await session.loadAll();
+    session.findings();
+    const texts = new Map<string, string>();
+    const edit = async (rel: string, from: string, to: string, what: string) => {
+      const file = path.join(dir, rel);
+      const before = texts.get(file) ?? fs.readFileSync(file, 'utf8');
+      if (!texts.has(file)) {
+        texts.set(file, before);
+        await session.updateFile(file, before);
+      }
+      assert.ok(before.includes(from), `${what}: ${from}`);
+      texts.set(file, before.replace(from, to));
+      await session.updateFile(file, texts.get(file) as string);
+      assert.equal(session.lastUpdate?.path, 'cold', `${what}: the route graph changed`);
+      await assertSameAsFull(session, dir, texts, what);
+      assert.ok(session.lastRescan, `${what}: the rules re-ran where needed, not everywhere`);
+      return session.lastRescan.changedRoutes;
+    };
+    const codes = () => session.findings().map((f) => `${f.code} ${f.route?.path ?? f.file}`);
+    const routes = session.analysis().records.length;
+    assert.ok(codes().includes('INJ002 /a/run'));
+    assert.ok(codes().includes('AUTH002 /b/orders'));
+
+    // /a/run gets authenticated: the sink it shares with /b/run stays its own (first of two
+    // equally exposed routes); nothing else is re-run.
+    const withAuth = '@router.post("/run", dependencies=[Depends(get_current_user)])';
+    assert.equal(await edit('app/a.py', '@router.post("/run")', withAuth, 'a route protected'), 1);
+    // /b/run becomes public: it now reaches the sink first by exposure; router b is no longer
+    // mostly protected, so AUTH002 leaves /b/orders (a route that did not change).
+    await edit(
+      'app/b.py',
+      'def run_b(cmd: str, user: CurrentUser):',
+      'def run_b(cmd: str):',
+      'b public',
+    );
+    assert.ok(codes().includes('INJ002 /b/run'));
+    assert.ok(!codes().includes('AUTH002 /b/orders'));
+    await edit('app/a.py', withAuth, '@router.post("/run")', 'a public again');
+    assert.ok(codes().includes('INJ002 /a/run'));
+    // A sink in the edited module that a route elsewhere reaches too (not re-run): when the
+    // route that had it gets protected, the other one, still public, has it.
+    assert.ok(codes().includes('INJ002 /a/shell'));
+    const shellAuth = '@router.post("/shell", dependencies=[Depends(get_current_user)])';
+    assert.equal(await edit('app/a.py', '@router.post("/shell")', shellAuth, 'shell protected'), 1);
+    assert.ok(codes().includes('INJ002 /c/shell'));
+    await edit('app/a.py', shellAuth, '@router.post("/shell")', 'shell public again');
+    assert.ok(codes().includes('INJ002 /a/shell'));
+    // A dependency stops checking the role: only the route using it changes.
+    const changed = await edit(
+      'app/deps.py',
+      'if not user.get("admin"):',
+      'if False:',
+      'role check off',
+    );
+    assert.ok(changed < routes, `${changed} of ${routes} routes re-run`);
+    // A response model in another module gains a password field (DATA001).
+    await edit('app/models.py', '    email: str', '    password: str', 'model field');
+    assert.ok(codes().includes('DATA001 /a/users/{user_id}'));
+    // The app gets a rate limiter: RATE001 reads the app's middleware.
+    await edit(
+      'app/main.py',
+      'app = FastAPI()',
+      'app = FastAPI(); app.add_middleware(SlowAPIMiddleware)',
+      'middleware added',
+    );
+    assert.ok(!codes().some((c) => c.startsWith('RATE001')));
+    // The sink's module gets another import and its sink goes away in the same edit: the
+    // routes whose handlers call into it (by module or by name) are re-run.
+    const shellRun = 'import subprocess\n\n\ndef run(cmd):\n    subprocess.run(cmd, shell=True)';
+    const listRun =
+      'import shlex, subprocess\n\n\ndef run(cmd):\n    subprocess.run(["echo", cmd])';
+    await edit('app/service.py', shellRun, listRun, 'sink removed');
+    assert.ok(!codes().some((c) => c.startsWith('INJ002 /a/run') || c.startsWith('INJ002 /b/run')));
+    await edit('app/service.py', listRun, shellRun, 'sink back');
+    assert.ok(codes().includes('INJ002 /a/run'));
+    // Lines added (the file-level comparison) and a router's routes changed.
+    await edit(
+      'app/a.py',
+      '@router.get("/admin/stats")',
+      '@router.get("/late")\ndef late():\n    return {}\n\n\n@router.get("/admin/stats")',
+      'a route added',
+    );
+    await edit('app/b.py', 'def items(user: CurrentUser):', 'def items():', 'b mostly public');
+    await edit('app/b.py', 'def items():', 'def items(user: CurrentUser):', 'b protected again');
+  });
+});
+
 describe('EngineSession: random edits of the example app', () => {
   it('every file, warm or cold, equals a full scan', async () => {
     const dir = tmpDir('shop');
@@ -460,6 +757,45 @@ describe('EngineSession: random edits of the example app', () => {
       await assertSameAsFull(session, dir, texts, `edit ${i} of ${path.relative(dir, file)}`);
     }
     assert.ok(paths.has('warm'));
+  });
+
+  it('with lone CR and mixed line endings, every edit equals a full scan', async () => {
+    for (const endings of ['cr', 'mixed'] as const) {
+      const dir = tmpDir(`shop-${endings}`);
+      fs.cpSync(path.join(ROOT, 'examples', 'shop-api'), dir, { recursive: true });
+      const files = pythonFiles(dir);
+      for (const f of files) fs.writeFileSync(f, withEndings(fs.readFileSync(f, 'utf8'), endings));
+      const session = new EngineSession({ roots: [dir], cwd: dir, threads: 1 });
+      await session.loadAll();
+      session.findings();
+      const texts = new Map<string, string>();
+      const lfTexts = new Map<string, string>();
+      const r = rng(endings === 'cr' ? 5 : 6);
+      const paths = new Set<string>();
+      for (let i = 0; i < 25; i++) {
+        const file = files[r(files.length)];
+        if (!texts.has(file)) {
+          const text = fs.readFileSync(file, 'utf8');
+          texts.set(file, text);
+          lfTexts.set(file, text.replace(/\r\n?/g, '\n'));
+          await session.updateFile(file, text);
+        }
+        const lf = randomEdit(lfTexts.get(file) as string, r);
+        const next = withEndings(lf, endings);
+        if (next === texts.get(file)) continue;
+        lfTexts.set(file, lf);
+        texts.set(file, next);
+        await session.updateFile(file, next);
+        paths.add(session.lastUpdate?.path ?? '');
+        await assertSameAsFull(
+          session,
+          dir,
+          texts,
+          `${endings}: edit ${i} of ${path.relative(dir, file)}`,
+        );
+      }
+      assert.ok(paths.has('warm'), endings);
+    }
   });
 });
 

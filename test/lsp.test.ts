@@ -1,41 +1,17 @@
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import {
-  createMessageConnection,
-  StreamMessageReader,
-  StreamMessageWriter,
-  type MessageConnection,
-} from 'vscode-jsonrpc/node';
 import type {
-  CodeAction,
   CodeLens,
-  Diagnostic,
-  Hover,
-  InitializeResult,
-  MarkupContent,
-  PublishDiagnosticsParams,
-  TextDocumentEdit,
-  TextEdit,
+  TextEdit as LspTextEdit,
   WorkDoneProgressBegin,
   WorkDoneProgressReport,
-  WorkspaceEdit,
 } from 'vscode-languageserver-protocol';
-import { TextDocument } from 'vscode-languageserver-textdocument';
-
-interface ProgressParams {
-  token: string | number;
-  value: unknown;
-}
-import { ProjectConfigResolver } from '../server/src/engine/config';
 import type { Finding } from '../server/src/engine/findings';
-import { scanWorkspace } from '../server/src/engine/index';
 import {
-  DEFAULT_SETTINGS,
   EXPORT_REQUEST,
   FIX_ALL_KIND,
   ROUTES_REQUEST,
@@ -45,300 +21,43 @@ import {
   type RoutesResult,
   type ScanWorkspaceResult,
 } from '../server/src/protocol';
+import {
+  applyWorkspaceEdit,
+  Client,
+  editsOf,
+  engineFindings,
+  hoverText,
+  keepsLines,
+  movedRange,
+  msg,
+  parsesWithPython,
+  ROOT,
+  SERVER,
+  until,
+  uriOf,
+} from './lspClient';
 
 /**
  * End to end over stdio: spawn the bundled server (dist/server.js), drive it like an editor
  * with vscode-jsonrpc, and check diagnostics, hovers, code lenses and code actions. Every quick
  * fix offered on the fixture projects is applied to a copy of the project, parsed by Python's
  * own parser and re-analysed by the engine (its finding is gone, nothing new appears, no line is
- * lost); re-requesting code actions on the edited buffer no longer offers it.
+ * lost); re-requesting code actions on the edited buffer, with the old diagnostic or on the
+ * edited lines, no longer offers it. Fix-all is applied round after round on every file of the
+ * fixture projects until it offers nothing: it converges, parses, deletes no line and applies
+ * only fixes the engine declares safe. The client lives in `lspClient.ts`.
  */
 
-const ROOT = path.resolve(__dirname, '..');
-const SERVER = path.join(ROOT, 'dist', 'server.js');
-const FIXTURES = path.join(__dirname, 'fixtures', 'lsp');
-const PYTHON = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
-
 const tmpRoots: string[] = [];
-function copyProject(name: string): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `lens-lsp-${name}-`));
+/** A temp copy of a folder under test/fixtures (the tests edit files). */
+function copyFixture(rel: string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `lens-lsp-${path.basename(rel)}-`));
   tmpRoots.push(dir);
-  fs.cpSync(path.join(FIXTURES, name), dir, { recursive: true });
+  fs.cpSync(path.join(__dirname, 'fixtures', rel), dir, { recursive: true });
   return dir;
 }
-const uriOf = (abs: string) => pathToFileURL(abs).href;
-
-function parsesWithPython(text: string): string | null {
-  try {
-    execFileSync(PYTHON, ['-c', 'import ast, sys; ast.parse(sys.stdin.read())'], {
-      input: text,
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    return null;
-  } catch (err) {
-    return (err as { stderr?: Buffer }).stderr?.toString() ?? String(err);
-  }
-}
-
-function isSubsequence(small: string, big: string): boolean {
-  let i = 0;
-  for (const ch of big) if (i < small.length && ch === small[i]) i++;
-  return i === small.length;
-}
-
-/** No line of `before` is deleted: each survives in order, possibly with text inserted. */
-function keepsLines(before: string, after: string): string | null {
-  const next = after.split(/\r?\n/);
-  let j = 0;
-  for (const line of before.split(/\r?\n/)) {
-    while (j < next.length && !isSubsequence(line, next[j])) j++;
-    if (j >= next.length) return line;
-    j++;
-  }
-  return null;
-}
-
-// ---------------------------------------------------------------------------------------------
-// A minimal LSP client
-
-interface Waiter {
-  uri: string;
-  test: (d: Diagnostic[]) => boolean;
-  resolve: (d: Diagnostic[]) => void;
-}
-
-class Client {
-  readonly diagnostics = new Map<string, Diagnostic[]>();
-  readonly progress: ProgressParams[] = [];
-  readonly logs: string[] = [];
-  readonly routesChanged: unknown[] = [];
-  private waiters: Waiter[] = [];
-  private versions = new Map<string, number>();
-  readonly texts = new Map<string, string>();
-  stderr = '';
-
-  private constructor(
-    readonly proc: ChildProcess,
-    readonly conn: MessageConnection,
-    public settings: LensSettings,
-  ) {}
-
-  static async start(
-    root: string,
-    settings: Partial<LensSettings> = {},
-    args = [SERVER, '--stdio'],
-  ): Promise<Client> {
-    const proc = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    const conn = createMessageConnection(
-      new StreamMessageReader(proc.stdout!),
-      new StreamMessageWriter(proc.stdin!),
-    );
-    const client = new Client(proc, conn, { ...DEFAULT_SETTINGS, ...settings });
-    proc.stderr!.on('data', (d: Buffer) => (client.stderr += d.toString()));
-    conn.onNotification('textDocument/publishDiagnostics', (p: PublishDiagnosticsParams) => {
-      client.diagnostics.set(p.uri, p.diagnostics);
-      client.waiters = client.waiters.filter((w) => {
-        if (w.uri !== p.uri || !w.test(p.diagnostics)) return true;
-        w.resolve(p.diagnostics);
-        return false;
-      });
-    });
-    conn.onNotification('$/progress', (p: ProgressParams) => {
-      client.progress.push(p);
-    });
-    conn.onNotification('window/logMessage', (p: { message: string }) => {
-      client.logs.push(p.message);
-    });
-    conn.onNotification('window/showMessage', (p: { message: string }) => {
-      client.logs.push(p.message);
-    });
-    conn.onNotification('fastapiLens/routesChanged', (p: unknown) => {
-      client.routesChanged.push(p);
-    });
-    conn.onRequest('workspace/configuration', (p: { items: unknown[] }) =>
-      p.items.map(() => client.settings),
-    );
-    conn.onRequest('client/registerCapability', () => null);
-    conn.onRequest('window/workDoneProgress/create', () => null);
-    conn.onRequest('workspace/codeLens/refresh', () => null);
-    conn.onRequest('window/showDocument', () => ({ success: true }));
-    conn.listen();
-    const init = (await conn.sendRequest('initialize', {
-      processId: process.pid,
-      rootUri: uriOf(root),
-      workspaceFolders: [{ uri: uriOf(root), name: path.basename(root) }],
-      capabilities: {
-        workspace: {
-          configuration: true,
-          workspaceFolders: true,
-          didChangeWatchedFiles: { dynamicRegistration: true },
-          workspaceEdit: { documentChanges: true, resourceOperations: ['create'] },
-          codeLens: { refreshSupport: true },
-        },
-        window: { workDoneProgress: true, showDocument: { support: true } },
-        textDocument: {
-          publishDiagnostics: { relatedInformation: true, codeDescriptionSupport: true },
-          codeAction: { isPreferredSupport: true },
-        },
-      },
-    })) as InitializeResult;
-    assert.ok(init.capabilities.hoverProvider);
-    await conn.sendNotification('initialized', {});
-    return client;
-  }
-
-  waitFor(abs: string, test: (d: Diagnostic[]) => boolean, timeout = 15000): Promise<Diagnostic[]> {
-    const uri = uriOf(abs);
-    const now = this.diagnostics.get(uri);
-    if (now && test(now)) return Promise.resolve(now);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(
-        () =>
-          reject(
-            new Error(
-              `no matching diagnostics for ${abs} within ${timeout} ms; last: ${JSON.stringify(this.diagnostics.get(uri)?.map((d) => `${d.code}@${d.range.start.line}`))}\nstderr: ${this.stderr}`,
-            ),
-          ),
-        timeout,
-      );
-      this.waiters.push({
-        uri,
-        test,
-        resolve: (d) => {
-          clearTimeout(timer);
-          resolve(d);
-        },
-      });
-    });
-  }
-
-  open(abs: string, text = fs.readFileSync(abs, 'utf8')): Promise<void> {
-    const uri = uriOf(abs);
-    this.versions.set(uri, 1);
-    this.texts.set(uri, text);
-    return this.conn.sendNotification('textDocument/didOpen', {
-      textDocument: { uri, languageId: 'python', version: 1, text },
-    });
-  }
-
-  /** Replace the whole text (an incremental change covering the document). */
-  change(abs: string, text: string): Promise<void> {
-    const uri = uriOf(abs);
-    const version = (this.versions.get(uri) ?? 1) + 1;
-    this.versions.set(uri, version);
-    const old = TextDocument.create(uri, 'python', 1, this.texts.get(uri) ?? '');
-    this.texts.set(uri, text);
-    return this.conn.sendNotification('textDocument/didChange', {
-      textDocument: { uri, version },
-      contentChanges: [
-        {
-          range: { start: { line: 0, character: 0 }, end: old.positionAt(old.getText().length) },
-          text,
-        },
-      ],
-    });
-  }
-
-  close(abs: string): Promise<void> {
-    const uri = uriOf(abs);
-    this.texts.delete(uri);
-    return this.conn.sendNotification('textDocument/didClose', { textDocument: { uri } });
-  }
-
-  hover(abs: string, line: number, character: number): Promise<Hover | null> {
-    return this.conn.sendRequest('textDocument/hover', {
-      textDocument: { uri: uriOf(abs) },
-      position: { line, character },
-    });
-  }
-
-  codeActions(abs: string, diagnostics: Diagnostic[], only?: string[]): Promise<CodeAction[]> {
-    const range = diagnostics[0]?.range ?? {
-      start: { line: 0, character: 0 },
-      end: { line: 0, character: 0 },
-    };
-    return this.conn.sendRequest('textDocument/codeAction', {
-      textDocument: { uri: uriOf(abs) },
-      range,
-      context: { diagnostics, only },
-    });
-  }
-
-  async stop(): Promise<void> {
-    const exited = new Promise<void>((resolve) => {
-      if (this.proc.exitCode !== null || this.proc.signalCode !== null) resolve();
-      else this.proc.once('exit', () => resolve());
-    });
-    try {
-      await Promise.race([
-        this.conn.sendRequest('shutdown'),
-        new Promise((r) => setTimeout(r, 5000)),
-      ]);
-      await this.conn.sendNotification('exit');
-    } catch {
-      // already gone
-    }
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
-    this.conn.dispose();
-    if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill();
-  }
-}
-
-/** Apply a WorkspaceEdit to file texts (paths -> text); returns the touched files. */
-function applyWorkspaceEdit(
-  edit: WorkspaceEdit,
-  read: (abs: string) => string,
-): Map<string, string> {
-  const out = new Map<string, string>();
-  const text = (abs: string) => out.get(abs) ?? read(abs);
-  const apply = (uri: string, edits: TextEdit[]) => {
-    const abs = fileURLToPath(uri);
-    const doc = TextDocument.create(uri, 'python', 0, text(abs));
-    out.set(abs, TextDocument.applyEdits(doc, edits));
-  };
-  for (const [uri, edits] of Object.entries(edit.changes ?? {})) apply(uri, edits);
-  for (const change of edit.documentChanges ?? []) {
-    if ('kind' in change) {
-      assert.equal(change.kind, 'create', 'only file creation is expected');
-      const abs = fileURLToPath(change.uri);
-      assert.ok(!fs.existsSync(abs), `a fix creates ${abs}, which exists`);
-      out.set(abs, '');
-    } else {
-      const e = change as TextDocumentEdit;
-      apply(e.textDocument.uri, e.edits as TextEdit[]);
-    }
-  }
-  return out;
-}
-
-async function engineFindings(dir: string): Promise<Finding[]> {
-  const resolver = new ProjectConfigResolver({ cwd: dir, roots: [dir] });
-  const ws = resolver.workspaceOptions();
-  const { findings } = await scanWorkspace({
-    roots: [dir],
-    cwd: dir,
-    exclude: ws.exclude,
-    authDependencies: ws.authDependencies,
-    config: resolver,
-  });
-  return findings;
-}
-
-function msg(d: Diagnostic): string {
-  return typeof d.message === 'string' ? d.message : d.message.value;
-}
-
-function hoverText(h: Hover | null): string {
-  assert.ok(h, 'a hover');
-  return (h.contents as MarkupContent).value;
-}
-
-async function until(test: () => boolean, what: string, timeout = 10000): Promise<void> {
-  const end = Date.now() + timeout;
-  while (!test()) {
-    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+function copyProject(name: string): string {
+  return copyFixture(path.join('lsp', name));
 }
 
 const clients: Client[] = [];
@@ -360,6 +79,60 @@ after(async () => {
   for (const c of clients) await c.stop();
   for (const d of tmpRoots) fs.rmSync(d, { recursive: true, force: true });
 });
+
+/** Every .py file under a folder, sorted. */
+function pyFiles(dir: string): string[] {
+  const out: string[] = [];
+  for (const e of fs.readdirSync(dir, { withFileTypes: true, recursive: true }))
+    if (e.isFile() && e.name.endsWith('.py')) out.push(path.join(e.parentPath, e.name));
+  return out.sort();
+}
+
+/**
+ * Match the edits of a fix-all action to the engine's fixes of the file's findings: how many
+ * safe fixes it applies, and the edits that belong to an unsafe fix, to no fix, or to a fix
+ * only partly applied.
+ */
+function safeFixesApplied(
+  edits: LspTextEdit[],
+  findings: Finding[],
+): { safe: number; unsafe: string[]; unmatched: string[]; partial: string[] } {
+  const key = (line: number, col: number, endLine: number, endCol: number, text: string) =>
+    `${line}:${col}-${endLine}:${endCol} ${JSON.stringify(text)}`;
+  const given = new Set(
+    edits.map((e) =>
+      key(
+        e.range.start.line,
+        e.range.start.character,
+        e.range.end.line,
+        e.range.end.character,
+        e.newText,
+      ),
+    ),
+  );
+  const claimed = new Set<string>();
+  const out = {
+    safe: 0,
+    unsafe: [] as string[],
+    unmatched: [] as string[],
+    partial: [] as string[],
+  };
+  for (const f of findings)
+    for (const fix of f.fixes) {
+      const keys = fix.edits.map((e) =>
+        key(e.line - 1, e.column, e.endLine - 1, e.endColumn, e.newText),
+      );
+      const hits = keys.filter((k) => given.has(k));
+      if (hits.length === 0) continue;
+      const label = `${f.code} line ${f.line}: ${fix.title} (${fix.safety})`;
+      if (fix.safety !== 'safe') out.unsafe.push(label);
+      else if (hits.length !== keys.length) out.partial.push(label);
+      else out.safe++;
+      for (const k of hits) claimed.add(k);
+    }
+  for (const k of given) if (!claimed.has(k)) out.unmatched.push(k);
+  return out;
+}
 
 // ---------------------------------------------------------------------------------------------
 
@@ -560,6 +333,14 @@ describe('language server over stdio', { timeout: 120000 }, () => {
               !again.some((a) => a.title === action.title && a.edit),
               `${what}: offered twice`,
             );
+            // Asked again on the edited lines (Ctrl+. there, no stale diagnostic): the server
+            // recomputes its findings and must not offer the same fix again either.
+            const moved = movedRange(diag.range, editsOf(action.edit, abs));
+            const atPlace = await c.codeActionsAt(abs, moved);
+            assert.ok(
+              !atPlace.some((a) => a.title === action.title && a.edit),
+              `${what}: offered again at lines ${moved.start.line + 1}-${moved.end.line + 1}`,
+            );
             for (const file of opened) await c.close(file);
             for (const [file] of edited)
               if (c.texts.has(uriOf(file))) await c.change(file, fs.readFileSync(file, 'utf8'));
@@ -597,6 +378,69 @@ describe('language server over stdio', { timeout: 120000 }, () => {
     })) as ScanWorkspaceResult;
     assert.deepEqual(one.findings.map((f) => f.code).sort(), ['AUTH002', 'DESER001']);
     assert.equal(one.files, 1);
+  });
+
+  it('fix-all converges: repeated until it offers nothing, each round parses, keeps every line and applies only safe fixes', async (t) => {
+    // The fixture projects with fixes: safe rule fixes live in the rule fixtures (one workspace).
+    const projects = ['lsp/classic', 'lsp/annotated', 'lsp/noauth', 'rules'];
+    const MAX_ROUNDS = 3;
+    const stats = { files: 0, fixedFiles: 0, rounds: 0, fixes: 0, maxRounds: 0 };
+    for (const rel of projects) {
+      const dir = copyFixture(rel);
+      const baseline = await engineFindings(dir);
+      const c = await startClient(dir);
+      // The first publication comes after the initial load.
+      const first = baseline[0];
+      assert.ok(first, `${rel} has findings`);
+      await c.waitFor(path.join(dir, first.file), (d) => d.length > 0, 60000);
+      for (const abs of pyFiles(dir)) {
+        stats.files++;
+        const original = fs.readFileSync(abs, 'utf8');
+        let rounds = 0;
+        for (;;) {
+          const actions = await c.codeActions(abs, [], [FIX_ALL_KIND]);
+          if (actions.length === 0) break;
+          rounds++;
+          const what = `${rel}/${path.relative(dir, abs)} fix-all round ${rounds}`;
+          assert.ok(rounds <= MAX_ROUNDS, `${what}: still offered after ${MAX_ROUNDS} rounds`);
+          assert.equal(actions.length, 1, `${what}: one fix-all action`);
+          const [action] = actions;
+          assert.equal(action.kind, FIX_ALL_KIND);
+          assert.ok(action.edit, `${what}: has an edit`);
+          const edited = applyWorkspaceEdit(action.edit, (p) => fs.readFileSync(p, 'utf8'));
+          assert.deepEqual([...edited.keys()], [abs], `${what}: edits only its own file`);
+          // Every edit belongs to a fix the engine declares safe, applied whole.
+          const findings = (await engineFindings(dir)).filter(
+            (f) => path.join(dir, f.file) === abs,
+          );
+          const applied = safeFixesApplied(editsOf(action.edit, abs), findings);
+          assert.deepEqual(applied.unsafe, [], `${what}: applies fixes not declared safe`);
+          assert.deepEqual(applied.unmatched, [], `${what}: edits no fix declares`);
+          assert.deepEqual(applied.partial, [], `${what}: applies part of a fix`);
+          stats.fixes += applied.safe;
+          const before = fs.readFileSync(abs, 'utf8');
+          const text = edited.get(abs) ?? '';
+          assert.notEqual(text, before, `${what}: changes nothing`);
+          const err = parsesWithPython(text);
+          assert.equal(err, null, `${what}: does not parse:\n${err}\n${text}`);
+          assert.equal(keepsLines(before, text), null, `${what}: deleted a line`);
+          assert.equal(keepsLines(original, text), null, `${what}: deleted an original line`);
+          // Applied in the editor and saved.
+          fs.writeFileSync(abs, text);
+          if (c.texts.has(uriOf(abs))) await c.change(abs, text);
+          else await c.open(abs, text);
+        }
+        if (rounds > 0) {
+          stats.fixedFiles++;
+          stats.rounds += rounds;
+          stats.maxRounds = Math.max(stats.maxRounds, rounds);
+          await c.close(abs);
+        }
+      }
+    }
+    // The fixtures hold safe fixes in 5 files (DESER001, COOKIE001, SessionMiddleware).
+    assert.ok(stats.fixedFiles >= 5, JSON.stringify(stats));
+    t.diagnostic(`fix-all convergence: ${JSON.stringify(stats)}`);
   });
 
   it('updates the diagnostics of other files when a router dependency changes (cross-file)', async () => {

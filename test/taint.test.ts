@@ -245,6 +245,36 @@ describe('taint summaries: sanitizers and guards', () => {
     );
   });
 
+  it('a time zone lookup validates its key; a swallowed failure does not', () => {
+    const s = fn(
+      summarize(
+        src([
+          'from zoneinfo import ZoneInfo',
+          'def f(cur, tz, other, raw, key):',
+          '    cur.execute(f"SET TIME ZONE \'{ZoneInfo(tz)}\'")',
+          '    try:',
+          '        ZoneInfo(other)',
+          '    except Exception:',
+          '        pass',
+          '    cur.execute(f"SET TIME ZONE \'{other}\'")',
+          '    cur.execute(f"SET TIME ZONE \'{raw}\'")',
+          '    ZoneInfo(raw)',
+          '    cur.execute(f"SET TIME ZONE \'{raw}\'")',
+          '    cur.execute(f"SET TIME ZONE \'{ZoneInfo.from_file(None, key=key)}\'")',
+        ]),
+      ),
+      'f',
+    );
+    assert.deepEqual(
+      s.sinks.map((k) => [k.code, k.line]),
+      [
+        ['INJ001', 8],
+        ['INJ001', 9],
+        ['INJ001', 12],
+      ],
+    );
+  });
+
   it('allow lists and host checks', () => {
     const sinks = sinksIn(
       summarize(

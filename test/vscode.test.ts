@@ -159,6 +159,7 @@ const VSIX_REQUIRED = [
   'extension/dist/server.js',
   'extension/dist/worker.js',
   'extension/dist/web-tree-sitter.wasm',
+  'extension/dist/web-tree-sitter.cjs',
   'extension/dist/tree-sitter-python.wasm',
   'extension/media/icon.png',
   'extension/media/activity.svg',

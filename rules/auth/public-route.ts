@@ -26,7 +26,7 @@ export const rule: WorkspaceRule = {
     exposureSensitive: false,
     docs: {
       whatItDoes:
-        'Reports HTTP routes that no authentication applies to at any level: not the app, not an `include_router` call, not the router, not the decorator, not a handler parameter (including `Annotated` aliases and sub-dependencies), and no authentication middleware. State-changing methods (POST, PUT, PATCH, DELETE) are errors; read-only methods are warnings; paths that are public by nature (login, token, sign-up, password reset, health checks) are reported as info. Routes marked `# fastapi-lens: public <reason>` or matched by `public-routes` are not reported.',
+        "Reports HTTP routes that no authentication applies to at any level: not the app, not an `include_router` call, not the router, not the decorator (including Starlette's `@requires(...)`), not a handler parameter (including `Annotated` aliases and sub-dependencies), and no middleware that rejects anonymous requests. Starlette's `AuthenticationMiddleware` alone does not protect a route: it sets `request.user` (an `UnauthenticatedUser` for anonymous callers) and lets the request through, so such routes are reported with a note saying so. State-changing methods (POST, PUT, PATCH, DELETE) are errors; read-only methods are warnings; paths that are public by nature (login, token, sign-up, password reset, health checks) are reported as info. Routes marked `# fastapi-lens: public <reason>` or matched by `public-routes` are not reported.",
       whyIsThisBad:
         'FastAPI routes are public unless a dependency rejects the request. One forgotten `Depends(get_current_user)` exposes the data or action to the whole internet; a public `DELETE /users/{id}` is a breach waiting for a crawler.',
       example: `router = APIRouter(prefix="/users")
@@ -51,9 +51,17 @@ def delete_user(user_id: int, db: Session = Depends(get_db)):
       if (route.hidden) continue; // AUTH008 reports hidden public routes
       if (inconsistent.has(record)) continue; // AUTH002 says more
       if (intentionallyPublic(record, ctx)) continue;
-      if (route.auth.some((a) => !a.enforcing && !OPTIONAL_NAME.test(a.chain.join(' ')))) continue; // AUTH003
+      // A dependency that looks like auth but lets callers through: AUTH003 says more.
+      if (
+        route.auth.some(
+          (a) => !a.enforcing && a.level !== 'middleware' && !OPTIONAL_NAME.test(a.chain.join(' ')),
+        )
+      )
+        continue;
       const checker = handlerRejects(ctx, record);
-      const weak = route.auth.find((a) => !a.enforcing);
+      const weak =
+        route.auth.find((a) => !a.enforcing && a.level !== 'middleware') ??
+        route.auth.find((a) => !a.enforcing);
       const capability = capabilityUrl(route);
       const conventional = conventionallyPublic(route) || capability !== null;
       // A route that only exists in some environments (`if settings.DEBUG:`) is one level lower.
@@ -68,9 +76,11 @@ def delete_user(user_id: int, db: Session = Depends(get_db)):
         ? `no auth dependency applies; the path parameter \`${capability}\` acts as the credential (a capability URL)`
         : checker
           ? `no auth dependency applies; \`${checker}\` rejects requests inside the handler instead (a dependency cannot be forgotten in a refactor)`
-          : weak
-            ? `its only auth dependency \`${weak.dependency}\` lets anonymous callers through`
-            : 'no authentication dependency or middleware applies to it';
+          : weak?.level === 'middleware'
+            ? `\`${weak.dependency}\` identifies callers but lets anonymous ones through (nothing requires an authenticated \`request.user\`: add \`@requires("authenticated")\` or a dependency that rejects anonymous users)`
+            : weak
+              ? `its only auth dependency \`${weak.dependency}\` lets anonymous callers through`
+              : 'no authentication dependency or middleware applies to it';
       ctx.report({
         file: route.file,
         line: route.line,

@@ -1,3 +1,4 @@
+import type { Expr, ModuleFacts } from '../../server/src/engine/facts';
 import type { Route } from '../../server/src/engine/types';
 import type { RouteRecord } from '../../server/src/engine/routes';
 import type { WorkspaceContext } from '../api';
@@ -98,6 +99,38 @@ export function isTestFile(rel: string): boolean {
   );
 }
 
+/** Statement-level calls and `x = call()` of each scope: callee expressions, calls first. */
+const calleesByScope = new WeakMap<
+  ModuleFacts['calls'],
+  WeakMap<ModuleFacts['assigns'], Map<string, Expr[]>>
+>();
+
+/**
+ * What a scope calls (memoized per facts: every route of a file asks, and files have many
+ * routes).
+ */
+function calleesIn(facts: ModuleFacts, scope: string): Expr[] {
+  let byAssigns = calleesByScope.get(facts.calls);
+  if (!byAssigns) calleesByScope.set(facts.calls, (byAssigns = new WeakMap()));
+  let byScope = byAssigns.get(facts.assigns);
+  if (!byScope) {
+    const calls = new Map<string, Expr[]>();
+    const assigned = new Map<string, Expr[]>();
+    const add = (m: Map<string, Expr[]>, scope: string, e: Expr) => {
+      const list = m.get(scope);
+      if (list) list.push(e);
+      else m.set(scope, [e]);
+    };
+    for (const c of facts.calls) add(calls, c.scope, c.call.fn);
+    for (const a of facts.assigns) if (a.value.k === 'call') add(assigned, a.scope, a.value.fn);
+    byScope = new Map();
+    for (const key of new Set([...calls.keys(), ...assigned.keys()]))
+      byScope.set(key, [...(calls.get(key) ?? []), ...(assigned.get(key) ?? [])]);
+    byAssigns.set(facts.assigns, byScope);
+  }
+  return byScope.get(scope) ?? [];
+}
+
 /**
  * The handler rejects callers itself: it raises 401/403, or calls a workspace function that
  * does (`handler = verify_signature(request)`). Checks like these protect the route but are
@@ -109,13 +142,7 @@ export function handlerRejects(ctx: WorkspaceContext, record: RouteRecord): stri
   const { deps, workspace } = ctx.analysis;
   if (deps.rejects(h.file, h.fn)) return h.fn.name;
   const scope = h.fn.qualname;
-  const callees = [
-    ...h.file.facts.calls.filter((c) => c.scope === scope).map((c) => c.call.fn),
-    ...h.file.facts.assigns
-      .filter((a) => a.scope === scope && a.value.k === 'call')
-      .map((a) => (a.value.k === 'call' ? a.value.fn : a.value)),
-  ];
-  for (const callee of callees) {
+  for (const callee of calleesIn(h.file.facts, scope)) {
     const v = workspace.eval({ file: h.file, scope }, callee);
     if (v.t === 'func' && deps.rejects(v.file, v.fn)) return v.fn.name;
   }

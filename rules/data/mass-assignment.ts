@@ -64,8 +64,15 @@ def update_me(body: UserUpdate, user: User = Depends(get_current_user)):
     },
   },
   checkFile(ctx) {
-    if (!/\.(dict|model_dump)\s*\(/.test(ctx.source)) return;
+    const src = ctx.source;
+    // Where the source dumps a model: only calls spanning one of these (or `setattr` calls,
+    // whose loop does) can copy a body wholesale. Checking offsets first keeps the tree reads
+    // to the few calls that matter in files with thousands of calls.
+    const dumps = [...src.matchAll(/\.(dict|model_dump)\s*\(/g)].map((m) => m.index);
+    if (dumps.length === 0) return;
     for (const call of ctx.nodesOfType('call')) {
+      const start = call.startIndex;
+      if (!src.startsWith('setattr', start) && !someWithin(dumps, start, call.endIndex)) continue;
       const callee = calleeText(call);
       const args = call.childForFieldName('arguments');
       if (!args) continue;
@@ -110,3 +117,15 @@ def update_me(body: UserUpdate, user: User = Depends(get_current_user)):
     }
   },
 };
+
+/** Whether a sorted list of offsets has one in `[start, end)`. */
+function someWithin(sorted: number[], start: number, end: number): boolean {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (sorted[mid] < start) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < sorted.length && sorted[lo] < end;
+}

@@ -1,6 +1,6 @@
 import type { FileRule } from '../api';
 import { appConstructors, uvicornCalls } from './apps';
-import { assignments, inMainGuard, isTrue, keywordNode, unparen } from './util';
+import { assignmentOf, assignments, inMainGuard, isTrue, keywordNode, unparen } from './util';
 
 /** CFG001: debug mode or auto-reload switched on in code. */
 export const rule: FileRule = {
@@ -33,8 +33,8 @@ if __name__ == "__main__":
   checkFile(ctx) {
     const appNames = new Set<string>();
     for (const { site, kind } of appConstructors(ctx)) {
-      const parent = site.node.parent;
-      if (parent?.type === 'assignment') {
+      const parent = assignmentOf(ctx, site.node);
+      if (parent) {
         const left = parent.childForFieldName('left');
         if (left) appNames.add(left.text);
       }
@@ -59,7 +59,7 @@ if __name__ == "__main__":
       }
     }
     for (const site of uvicornCalls(ctx)) {
-      const dev = inMainGuard(site.node);
+      const dev = inMainGuard(ctx, site.node);
       for (const flag of ['debug', 'reload']) {
         const kw = keywordNode(site.node, flag);
         if (!kw || !isTrue(kw.childForFieldName('value'))) continue;

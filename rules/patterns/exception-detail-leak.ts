@@ -2,8 +2,11 @@ import type { Node } from 'web-tree-sitter';
 import type { FileContext, FileRule } from '../api';
 import { positionalArgs } from '../api';
 import {
+  calleeLastName,
   callsNamed,
   compact,
+  decoratorOf,
+  dottedText,
   enclosingDef,
   isRouteHandler,
   keywordNode,
@@ -201,8 +204,8 @@ def create_order(order: OrderIn, db: Session = Depends(get_db)):
     // Exception handlers: `@app.exception_handler(Exception)` and `add_exception_handler(...)`.
     const handlerDefs: { def: Node; type: string }[] = [];
     for (const site of callsNamed(ctx, ['exception_handler'])) {
-      const dec = site.node.parent;
-      if (dec?.type !== 'decorator') continue;
+      const dec = decoratorOf(ctx, site.node);
+      if (!dec) continue;
       const def = dec.parent?.childForFieldName('definition');
       if (def?.type === 'function_definition')
         handlerDefs.push({ def, type: positionalArgs(site.node)[0]?.text ?? '' });
@@ -259,18 +262,19 @@ def create_order(order: OrderIn, db: Session = Depends(get_db)):
       for (const n of ctx.nodesIn(r.body, 'call')) {
         const fn = n.childForFieldName('function');
         if (!fn) continue;
-        const calleeText = compact(fn.text);
-        const last = calleeText.split('.').pop() ?? '';
+        // The last name from the source, the whole callee only for the few names that count:
+        // in a chain of calls each callee is the chain before it.
+        const last = calleeLastName(ctx, fn);
         let arg: Node | null = null;
         let where = '';
         if (last === 'HTTPException' || last === 'WebSocketException') {
-          const q = qualify(ctx, calleeText);
+          const q = qualify(ctx, dottedText(ctx, fn) ?? '');
           if (!q || !/^(fastapi|starlette)\b/.test(q)) continue;
           const kwName = last === 'HTTPException' ? 'detail' : 'reason';
           arg = keywordNode(n, kwName)?.childForFieldName('value') ?? positionalArgs(n)[1] ?? null;
           where = `the ${last} ${kwName}`;
         } else if (last.endsWith('Response')) {
-          const q = qualify(ctx, calleeText);
+          const q = qualify(ctx, dottedText(ctx, fn) ?? '');
           if (!q || !/^(fastapi|starlette)\b/.test(q)) continue;
           arg =
             keywordNode(n, 'content')?.childForFieldName('value') ?? positionalArgs(n)[0] ?? null;
@@ -286,7 +290,7 @@ def create_order(order: OrderIn, db: Session = Depends(get_db)):
       for (const n of ctx.nodesIn(r.body, 'return_statement')) {
         const value = n.namedChildren.find((c) => c && c.type !== 'comment');
         if (!value) continue;
-        const def = enclosingDef(n);
+        const def = enclosingDef(ctx, n);
         if (!r.handler && !(def && isRouteHandler(def))) continue;
         const leak = leakIn(ctx, value, r.variable);
         if (leak)

@@ -98,13 +98,29 @@ export function decodeChecks(ctx: FileContext, call: Node): DecodeChecks {
  * same function then verifies the token with `jwt.decode` and a key.
  */
 export function verifiedInSameFunction(ctx: FileContext, call: Node): boolean {
-  const def = enclosingDef(call);
+  const def = enclosingDef(ctx, call);
   if (!def) return false;
+  return (verifyingDecodes(ctx).get(def.id) ?? []).some((n) => n.id !== call.id);
+}
+
+const VERIFYING = new WeakMap<FileContext, Map<number, Node[]>>();
+
+/**
+ * The `decode` calls that verify, by enclosing function (computed once per file: a file with
+ * thousands of unverified reads would otherwise look at every call for each of them).
+ */
+function verifyingDecodes(ctx: FileContext): Map<number, Node[]> {
+  let byDef = VERIFYING.get(ctx);
+  if (byDef) return byDef;
+  byDef = new Map();
+  VERIFYING.set(ctx, byDef);
   for (const c of jwtCalls(ctx)) {
-    if (c.fn !== 'decode' || c.site.node.id === call.id) continue;
-    const d = enclosingDef(c.site.node);
-    if (!d || d.id !== def.id) continue;
-    if (!decodeChecks(ctx, c.site.node).unverified) return true;
+    if (c.fn !== 'decode') continue;
+    const d = enclosingDef(ctx, c.site.node);
+    if (!d || decodeChecks(ctx, c.site.node).unverified) continue;
+    const list = byDef.get(d.id);
+    if (list) list.push(c.site.node);
+    else byDef.set(d.id, [c.site.node]);
   }
-  return false;
+  return byDef;
 }

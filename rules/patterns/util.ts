@@ -25,6 +25,17 @@ interface FileIndex {
   imports: Map<string, string>;
   callsByName: Map<string, CallSite[]> | null;
   assignments: Node[] | null;
+  /** Start index -> end of the dotted name (`a . b.c`) starting there (see dottedText). */
+  dottedEnds: Map<number, number>;
+  defs: Spans | null;
+  mainGuards: Spans | null;
+  /** Node id -> the decorator / assignment it is the expression (or a side) of. */
+  decoratorOf: Map<number, Node> | null;
+  assignmentOf: Map<number, Node> | null;
+  /** Qualified name -> the first local name bound to it. */
+  locals: Map<string, string> | null;
+  /** Assignments of the facts by target, in facts order (see lastAssign). */
+  assignsByTarget: Map<string, AssignFacts[]> | null;
 }
 
 const INDEX = new WeakMap<FileContext, FileIndex>();
@@ -32,7 +43,18 @@ const INDEX = new WeakMap<FileContext, FileIndex>();
 function index(ctx: FileContext): FileIndex {
   let idx = INDEX.get(ctx);
   if (!idx) {
-    idx = { imports: buildImports(ctx), callsByName: null, assignments: null };
+    idx = {
+      imports: buildImports(ctx),
+      callsByName: null,
+      assignments: null,
+      dottedEnds: new Map(),
+      defs: null,
+      mainGuards: null,
+      decoratorOf: null,
+      assignmentOf: null,
+      locals: null,
+      assignsByTarget: null,
+    };
     INDEX.set(ctx, idx);
   }
   return idx;
@@ -68,12 +90,17 @@ export function importsAny(ctx: FileContext, modules: readonly string[]): boolea
 
 /** The local name a module is bound to (`import secrets` -> `secrets`), or null. */
 export function localNameOf(ctx: FileContext, qualified: string): string | null {
-  for (const [local, q] of index(ctx).imports) if (q === qualified) return local;
-  return null;
+  const idx = index(ctx);
+  if (!idx.locals) {
+    idx.locals = new Map();
+    for (const [local, q] of idx.imports) if (!idx.locals.has(q)) idx.locals.set(q, local);
+  }
+  return idx.locals.get(qualified) ?? null;
 }
 
 const DOTTED = /^[A-Za-z_][\w.]*$/;
 const CALLEE = /([A-Za-z_]\w*(?:\s*\.\s*[A-Za-z_]\w*)*)\s*\(/y;
+const SPACE = /\s/;
 
 /** Resolve a dotted name through the file's imports: `pk.loads` -> `pickle.loads`, else null. */
 export function qualify(ctx: FileContext, dotted: string): string | null {
@@ -87,31 +114,119 @@ export function qualify(ctx: FileContext, dotted: string): string | null {
 
 /** Resolve an expression node (name or attribute chain) through the imports. */
 export function qualifyNode(ctx: FileContext, node: Node | null): string | null {
+  return qualify(ctx, dottedText(ctx, node) ?? '');
+}
+
+const DOTTED_RUN = /[A-Za-z_]\w*(?:\s*\.\s*[A-Za-z_]\w*)*/y;
+
+/**
+ * The text of a name or attribute chain of plain names (`a.b.c`, whitespace removed), or null
+ * for anything else (`a().b`, `a[0].b`). Reads the source, never the node's text: the object of
+ * `a().b().c()...` is as long as the chain, and asking for every call of a chain would be
+ * quadratic. The dotted run at a start index is measured once (chained calls share it).
+ */
+export function dottedText(ctx: FileContext, node: Node | null): string | null {
   if (!node || (node.type !== 'identifier' && node.type !== 'attribute')) return null;
-  return qualify(ctx, compact(node.text));
+  const ends = index(ctx).dottedEnds;
+  const start = node.startIndex;
+  let end = ends.get(start);
+  if (end === undefined) {
+    DOTTED_RUN.lastIndex = start;
+    end = DOTTED_RUN.exec(ctx.source) ? DOTTED_RUN.lastIndex : start;
+    ends.set(start, end);
+  }
+  // A node inside the run (`a.b` of `a.b.c`) is a plain dotted name as well.
+  if (node.endIndex > end || node.endIndex <= start) return null;
+  return compact(ctx.source.slice(start, node.endIndex));
+}
+
+/**
+ * The last name of a callee (`HTTPException` of `fastapi.HTTPException`, `json` of
+ * `a().json`), or '' when the callee does not end with `.name` or a bare name (`x[0]`,
+ * `f()`). Reads the source backwards from the callee's end: constant work per call.
+ */
+export function calleeLastName(ctx: FileContext, fn: Node | null): string {
+  if (!fn) return '';
+  const src = ctx.source;
+  let i = fn.endIndex;
+  while (i > fn.startIndex && /\w/.test(src[i - 1])) i--;
+  const name = src.slice(i, fn.endIndex);
+  if (!/^[A-Za-z_]/.test(name)) return '';
+  let j = i;
+  while (j > fn.startIndex && SPACE.test(src[j - 1])) j--;
+  return j === fn.startIndex || src[j - 1] === '.' ? name : '';
 }
 
 export function compact(text: string): string {
   return /\s/.test(text) ? text.replace(/\s+/g, '') : text;
 }
 
-/** A call whose callee contains a call: its callee text (as long as the chain) is built on use. */
+/**
+ * Callee texts longer than this (without whitespace) are abbreviated to their first and last
+ * CALLEE_END characters around an ellipsis. Only chained callees get that long (a callee
+ * containing a call is the whole chain before it); neither `qualify` nor a comparison with a
+ * name can match such a text anyway, and messages stay short.
+ */
+const MAX_CALLEE = 120;
+const CALLEE_END = 50;
+
+/**
+ * The callees of a chain of calls starting at `start` (`a(x).b(y).c(z)` is three calls there).
+ * Each callee is the text from `start` to its argument list; building them all would be
+ * quadratic in the chain's length, so the shared head is scanned once and each callee reads
+ * only its own tail.
+ */
+class ChainText {
+  /** Index just after the MAX_CALLEE-th non-whitespace character from `start`. */
+  private limitEnd = -1;
+  private head = '';
+  /** Index of the first `(` after `start` (-1: none), searched once per chain. */
+  readonly open: number;
+
+  constructor(
+    private readonly src: string,
+    readonly start: number,
+  ) {
+    this.open = src.indexOf('(', start);
+  }
+
+  callee(end: number): string {
+    if (this.limitEnd < 0) {
+      let kept = 0;
+      let i = this.start;
+      for (; i < this.src.length && kept < MAX_CALLEE; i++) {
+        const c = this.src[i];
+        if (SPACE.test(c)) continue;
+        if (kept < CALLEE_END) this.head += c;
+        kept++;
+      }
+      this.limitEnd = i;
+    }
+    if (end <= this.limitEnd) return compact(this.src.slice(this.start, end));
+    let tail = '';
+    for (let i = end - 1; i >= this.start && tail.length < CALLEE_END; i--) {
+      const c = this.src[i];
+      if (!SPACE.test(c)) tail = c + tail;
+    }
+    return `${this.head}\u2026${tail}`;
+  }
+}
+
+/** A call whose callee contains a call: its callee text is built on use. */
 class ChainedSite implements CallSite {
   private text: string | null = null;
   constructor(
     readonly node: Node,
     readonly name: string,
-    private readonly src: string,
+    private readonly chain: ChainText,
     private readonly end: number,
   ) {}
 
   get callee(): string {
-    this.text ??= compact(this.src.slice(this.node.startIndex, this.end));
+    this.text ??= this.chain.callee(this.end);
     return this.text;
   }
 }
-
-const SPACE = /\s/;
 
 /**
  * The name a callee ends with, read backwards from `end` (whitespace skipped): what
@@ -128,13 +243,23 @@ function trailingName(src: string, start: number, end: number): string | null {
   return m ? m[0] : null;
 }
 
-/** Call sites whose callee's last segment is one of `names` (cheap pre-filter, shared index). */
+/**
+ * Call sites whose callee's last segment is one of `names` (cheap pre-filter, shared index).
+ * Linear in the file: deeply chained calls (`a().b().c()...`, where each callee is the chain
+ * before it) cost what their text costs, not its square.
+ */
 export function callsNamed(ctx: FileContext, names: readonly string[]): CallSite[] {
   const idx = index(ctx);
   if (!idx.callsByName) {
     const map = new Map<string, CallSite[]>();
+    const add = (site: CallSite): void => {
+      const list = map.get(site.name);
+      if (list) list.push(site);
+      else map.set(site.name, [site]);
+    };
     const src = ctx.source;
     const calls = ctx.nodesOfType('call');
+    let chain = null as ChainText | null;
     for (let i = 0; i < calls.length; i++) {
       const node = calls[i];
       // The callee is read from the source text, without crossing into WASM: a dotted name
@@ -154,14 +279,11 @@ export function callsNamed(ctx: FileContext, names: readonly string[]): CallSite
         // name backwards from the argument list and build the text only if a rule asks.
         const name = trailingName(src, node.startIndex, args.startIndex);
         if (name === null) continue;
-        const open = src.indexOf('(', node.startIndex);
-        if (open < 0 || open >= args.startIndex) {
+        if (chain?.start !== node.startIndex) chain = new ChainText(src, node.startIndex);
+        if (chain.open < 0 || chain.open >= args.startIndex) {
           callee = compact(src.slice(node.startIndex, args.startIndex));
         } else {
-          const site = new ChainedSite(node, name, src, args.startIndex);
-          const list = map.get(name);
-          if (list) list.push(site);
-          else map.set(name, [site]);
+          add(new ChainedSite(node, name, chain, args.startIndex));
           continue;
         }
       }
@@ -173,18 +295,13 @@ export function callsNamed(ctx: FileContext, names: readonly string[]): CallSite
         const q = idx.imports.get(name);
         if (q) name = q.split('.').pop() ?? name;
       }
-      const site: CallSite = { node, callee, name };
-      const list = map.get(name);
-      if (list) list.push(site);
-      else map.set(name, [site]);
+      add({ node, callee, name });
     }
     idx.callsByName = map;
   }
   const out: CallSite[] = [];
-  for (const n of names) {
-    const list = idx.callsByName.get(n);
-    if (list) out.push(...list);
-  }
+  // A loop, not push(...list): a list of a few hundred thousand sites overflows the stack.
+  for (const n of names) for (const site of idx.callsByName.get(n) ?? []) out.push(site);
   return out;
 }
 
@@ -322,36 +439,116 @@ export function isSecretName(name: string): boolean {
   return false;
 }
 
+/** Paths the analyser treats as tests (defined with discovery: the engine skips their taint). */
+export { isTestPath } from '../../server/src/engine/discovery';
+
 /**
- * Paths the analyser treats as tests. File rules only see absolute paths, so directory names
- * are matched near the file: a `tests`/`testing` folder among the last four directories, or a
- * `test` folder holding the file. Further up the path belongs to wherever the checkout lives.
+ * Nodes of one type with their nesting, to find the ones around a node by its offsets. Asking
+ * the node for its parents instead costs the node's depth per step in tree-sitter (it searches
+ * down from the root), so walking up from the innermost call of a 10,000-call chain is
+ * quadratic.
  */
-export function isTestPath(abs: string): boolean {
-  const parts = abs.split(/[\\/]+/);
-  const base = parts[parts.length - 1] ?? '';
-  if (/^(test_.*|.*_test|conftest)\.py$/.test(base)) return true;
-  const dirs = parts.slice(0, -1);
-  if (dirs[dirs.length - 1] === 'test') return true;
-  return dirs.slice(-4).some((d) => d === 'tests' || d === 'testing');
+interface Spans {
+  nodes: Node[];
+  start: number[];
+  end: number[];
+  /** Index of the innermost span around each one, -1 at the top. */
+  outer: number[];
 }
 
+function spansOf(nodes: Node[]): Spans {
+  // Document order: a span comes before the spans inside it.
+  const spans: Spans = { nodes, start: [], end: [], outer: [] };
+  const open: number[] = [];
+  nodes.forEach((n, i) => {
+    spans.start.push(n.startIndex);
+    spans.end.push(n.endIndex);
+    while (open.length && spans.end[open[open.length - 1]] <= n.startIndex) open.pop();
+    spans.outer.push(open.length ? open[open.length - 1] : -1);
+    open.push(i);
+  });
+  return spans;
+}
+
+/** The innermost span strictly around `node` (not the node itself), or null. */
+function innermostAround(spans: Spans, node: Node): Node | null {
+  const start = node.startIndex;
+  const end = node.endIndex;
+  let lo = 0;
+  let hi = spans.start.length - 1;
+  let k = -1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    if (spans.start[mid] <= start) {
+      k = mid;
+      lo = mid + 1;
+    } else hi = mid - 1;
+  }
+  for (; k >= 0; k = spans.outer[k]) {
+    if (spans.end[k] >= end && spans.nodes[k].id !== node.id) return spans.nodes[k];
+  }
+  return null;
+}
+
+const MAIN_GUARD = /__name__\s*==\s*['"]__main__['"]|['"]__main__['"]\s*==\s*__name__/;
+
 /** Inside an `if __name__ == "__main__":` block. */
-export function inMainGuard(node: Node): boolean {
+export function inMainGuard(ctx: FileContext, node: Node): boolean {
+  const idx = index(ctx);
+  idx.mainGuards ??= spansOf(
+    ctx.nodesOfType('if_statement').filter((n) => {
+      const c = n.childForFieldName('condition');
+      return !!c && MAIN_GUARD.test(c.text);
+    }),
+  );
+  if (idx.mainGuards.nodes.length === 0) return false;
+  if (node.startIndex === node.endIndex) return inMainGuardByParents(node);
+  return innermostAround(idx.mainGuards, node) !== null;
+}
+
+function inMainGuardByParents(node: Node): boolean {
   for (let n = node.parent; n; n = n.parent) {
     if (n.type === 'if_statement') {
       const c = n.childForFieldName('condition');
-      if (c && /__name__\s*==\s*['"]__main__['"]|['"]__main__['"]\s*==\s*__name__/.test(c.text))
-        return true;
+      if (c && MAIN_GUARD.test(c.text)) return true;
     }
   }
   return false;
 }
 
 /** The innermost function_definition around a node, or null at module level. */
-export function enclosingDef(node: Node): Node | null {
-  for (let n = node.parent; n; n = n.parent) if (n.type === 'function_definition') return n;
-  return null;
+export function enclosingDef(ctx: FileContext, node: Node): Node | null {
+  if (node.startIndex === node.endIndex) {
+    for (let n = node.parent; n; n = n.parent) if (n.type === 'function_definition') return n;
+    return null;
+  }
+  const idx = index(ctx);
+  idx.defs ??= spansOf(ctx.nodesOfType('function_definition'));
+  return innermostAround(idx.defs, node);
+}
+
+/** The decorator whose expression `call` is (`@app.exception_handler(E)`), or null. */
+export function decoratorOf(ctx: FileContext, call: Node): Node | null {
+  const idx = index(ctx);
+  if (!idx.decoratorOf) {
+    idx.decoratorOf = new Map();
+    for (const d of ctx.nodesOfType('decorator')) {
+      const e = d.namedChildren.find((c) => !!c && c.type !== 'comment');
+      if (e) idx.decoratorOf.set(e.id, d);
+    }
+  }
+  return idx.decoratorOf.get(call.id) ?? null;
+}
+
+/** The assignment a node is a side of (`app = FastAPI()`: the call's assignment), or null. */
+export function assignmentOf(ctx: FileContext, node: Node): Node | null {
+  const idx = index(ctx);
+  if (!idx.assignmentOf) {
+    idx.assignmentOf = new Map();
+    for (const a of assignments(ctx))
+      for (const c of a.children) if (c && c.isNamed) idx.assignmentOf.set(c.id, a);
+  }
+  return idx.assignmentOf.get(node.id) ?? null;
 }
 
 /** Decorator texts of a function_definition (empty when undecorated). */
@@ -376,9 +573,20 @@ export function lastAssign(
   scope: string,
   line: number,
 ): AssignFacts | null {
+  const idx = index(ctx);
+  if (!idx.assignsByTarget) {
+    // Grouped once: asked for each of 10,000 statements, a scan of every assignment would be
+    // quadratic.
+    idx.assignsByTarget = new Map();
+    for (const a of ctx.facts.assigns) {
+      const list = idx.assignsByTarget.get(a.target);
+      if (list) list.push(a);
+      else idx.assignsByTarget.set(a.target, [a]);
+    }
+  }
   let best: AssignFacts | null = null;
-  for (const a of ctx.facts.assigns) {
-    if (a.target !== name || a.iter) continue;
+  for (const a of idx.assignsByTarget.get(name) ?? []) {
+    if (a.iter) continue;
     if (a.scope !== scope && a.scope !== '') continue;
     if (a.line > line) continue;
     if (!best || (a.scope === scope && best.scope !== scope) || a.line > best.line) best = a;

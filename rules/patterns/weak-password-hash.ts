@@ -1,5 +1,5 @@
 import type { Node } from 'web-tree-sitter';
-import type { FileRule } from '../api';
+import type { FileContext, FileRule } from '../api';
 import { positionalArgs } from '../api';
 import {
   callsNamed,
@@ -118,12 +118,12 @@ function assignedName(call: Node): string {
   return '';
 }
 
-function purposeOf(call: Node, data: Node | null): Purpose {
+function purposeOf(ctx: FileContext, call: Node, data: Node | null): Purpose {
   const fromData = data ? purposeOfText(namesIn(data)) : null;
   if (fromData) return fromData;
   const target = purposeOfText(assignedName(call));
   if (target) return target;
-  const def = enclosingDef(call);
+  const def = enclosingDef(ctx, call);
   const fname = def?.childForFieldName('name')?.text ?? '';
   // `def hash_password(p): return hashlib.sha256(p.encode()).hexdigest()`
   if (/hash|encrypt|digest|store|save|check|verify/i.test(fname)) return purposeOfText(fname);
@@ -177,7 +177,7 @@ def get_password_hash(password: str) -> str:
       if (!FAST_HASHES.has(algo)) continue;
       const ufs = keywordNode(call, 'usedforsecurity');
       if (ufs && isFalse(ufs.childForFieldName('value'))) continue;
-      const purpose = purposeOf(call, data);
+      const purpose = purposeOf(ctx, call, data);
       if (purpose === 'password') {
         ctx.report({
           node: call,

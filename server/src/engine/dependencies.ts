@@ -32,8 +32,23 @@ export interface AuthVerdict {
 export interface DepAnalysis {
   node: DependencyNode;
   verdict: AuthVerdict | null;
-  /** Dependencies in the tree that could not be resolved. */
+  /**
+   * Why we cannot tell what the dependency does to an anonymous caller: dependencies in the
+   * tree that could not be resolved, or an auth-like name with no rejection behind it.
+   */
   unresolved: string[];
+}
+
+const NAME_ONLY =
+  'named like an auth dependency but no rejection seen (no 401/403 raised in it or its sub-dependencies; functions it calls are not followed)';
+
+/** The `unresolved` reason of a dependency that is auth by its name only (see nameVerdict). */
+export function nameOnlyReason(refName: string): string {
+  return `${refName}: ${NAME_ONLY}`;
+}
+
+export function isNameOnlyReason(reason: string): boolean {
+  return reason.endsWith(`: ${NAME_ONLY}`);
 }
 
 /** FastAPI security scheme classes (fastapi.security). */
@@ -341,6 +356,9 @@ export class DependencyAnalyzer {
           chain: [...use.via, ...base.chain.slice(1)],
         }
       : this.nameVerdict(use, id);
+    // An auth-like name with no rejection we can see: FastAPI serves anonymous callers unless
+    // code we do not follow (a helper it calls) rejects them, so the route's exposure is unknown.
+    if (verdict?.basis === 'name') unresolved.push(nameOnlyReason(use.refName));
     return { node, verdict, unresolved };
   }
 
@@ -554,14 +572,15 @@ export class DependencyAnalyzer {
         confidence: 'high',
       };
     // The name fallback is for workspace callables that show no behaviour either way; what we
-    // cannot see at all stays unresolved (exposure `unknown`) rather than guessed.
+    // cannot see at all stays unresolved (exposure `unknown`) rather than guessed. A name is not
+    // protection: the verdict is listed (low confidence) but does not enforce.
     if (this.opaqueReason(use.value) !== null) return null;
     const target = use.via[use.via.length - 1] ?? use.refName;
     const simple = target.split('.').pop() ?? target;
     if (AUTH_NAME.test(simple))
       return {
         basis: 'name',
-        enforcing: true,
+        enforcing: false,
         scopes: use.scopes,
         roleCheck: false,
         chain: use.via,

@@ -260,3 +260,18 @@ export function moduleNameFor(
   if (isPackage && parts.length === 0) parts.push(path.basename(path.dirname(abs)));
   return { module: parts.join('.'), isPackage };
 }
+
+/**
+ * Paths the analyser treats as tests. Only absolute paths are at hand in the per-file pass, so
+ * directory names are matched near the file: a `tests`/`testing` folder among the last four
+ * directories, or a `test` folder holding the file. Further up the path belongs to wherever the
+ * checkout lives.
+ */
+export function isTestPath(abs: string): boolean {
+  const parts = abs.split(/[\\/]+/);
+  const base = parts[parts.length - 1] ?? '';
+  if (/^(test_.*|.*_test|conftest)\.py$/.test(base)) return true;
+  const dirs = parts.slice(0, -1);
+  if (dirs[dirs.length - 1] === 'test') return true;
+  return dirs.slice(-4).some((d) => d === 'tests' || d === 'testing');
+}

@@ -1218,8 +1218,11 @@ function extractWith(
     const wordAt: number[] = [];
     const words: string[] = [];
     const first = sorted[0].start;
+    // Up to the end of the last body only (one statement's facts need not scan the file).
+    let last = 0;
+    for (const b of bodies) if (b.end > last) last = b.end;
     IDENTIFIER.lastIndex = first;
-    for (let m = IDENTIFIER.exec(src); m; m = IDENTIFIER.exec(src)) {
+    for (let m = IDENTIFIER.exec(src); m && m.index < last; m = IDENTIFIER.exec(src)) {
       wordAt.push(m.index);
       words.push(m[0]);
     }

@@ -60,8 +60,13 @@ export interface MountReg extends Location {
 
 export interface MiddlewareReg extends Location {
   name: string;
-  /** Rejects unauthenticated HTTP requests (or is an authentication middleware). */
+  /** Rejects unauthenticated HTTP requests: protection (exposure `middleware`). */
   auth: boolean;
+  /**
+   * Identifies callers without rejecting anonymous ones (Starlette's `AuthenticationMiddleware`
+   * sets `request.user` to `UnauthenticatedUser`): listed on the routes it covers, not protection.
+   */
+  authenticates: boolean;
   /** The `if`/`try` clause the registration sits in: protection that may be switched off. */
   cond: string | null;
   kind: 'class' | 'function';
@@ -301,6 +306,7 @@ export class FastApiModel {
             col: d.col,
             name: fn.name,
             auth: !NOT_AUTH_MIDDLEWARE.test(fn.name) && this.deps.rejects(file, fn),
+            authenticates: false,
             kind: 'function',
             cond: joinCond(outerCond, fn.cond),
           });
@@ -479,12 +485,14 @@ export class FastApiModel {
         if (!target) return;
         const v = this.ws.eval(ctx, target);
         const name = exprText(target);
+        const judged = this.middlewareAuth(v, name);
         obj.middleware.push({
           file,
           line: call.line,
           col: call.col,
           name,
-          auth: this.isAuthMiddleware(v, name),
+          auth: judged === 'rejects',
+          authenticates: judged === 'authenticates',
           kind: 'class',
           cond,
         });
@@ -495,22 +503,27 @@ export class FastApiModel {
     }
   }
 
-  private isAuthMiddleware(v: Value, name: string): boolean {
-    if (v.t === 'external' && /(^|\.)AuthenticationMiddleware$/.test(v.qname)) return true;
+  /** What a middleware class does to anonymous callers: rejects, only identifies, or neither. */
+  private middlewareAuth(v: Value, name: string): 'rejects' | 'authenticates' | null {
+    // Starlette's AuthenticationMiddleware runs the backend and lets anonymous callers through
+    // as `UnauthenticatedUser` (its `on_error` answers only when the backend raises, i.e. for
+    // bad credentials); `@requires(...)` or a check of `request.user` does the rejecting.
+    if (v.t === 'external' && STARLETTE_AUTH_MIDDLEWARE.test(v.qname)) return 'authenticates';
     const simple = name.split('.').pop() ?? name;
-    if (NOT_AUTH_MIDDLEWARE.test(simple)) return false;
+    if (NOT_AUTH_MIDDLEWARE.test(simple)) return null;
     if (v.t === 'class') {
       // We can read it: judge by behaviour (a middleware that only sets request.state.user
       // protects nothing), and by its workspace base classes.
       for (const method of ['dispatch', '__call__']) {
         const m = this.ws.findMethod(v, method);
-        if (m && this.deps.rejects(m.file, m.fn)) return true;
+        if (m && this.deps.rejects(m.file, m.fn)) return 'rejects';
       }
-      if (this.ws.externalAncestors(v).some((q) => /(^|\.)AuthenticationMiddleware$/.test(q)))
-        return true;
-      return false;
+      if (this.ws.externalAncestors(v).some((q) => STARLETTE_AUTH_MIDDLEWARE.test(q)))
+        return 'authenticates';
+      return null;
     }
-    return AUTH_MIDDLEWARE_NAME.test(simple);
+    // Code we cannot read (another package's middleware): judged by its name, as before.
+    return AUTH_MIDDLEWARE_NAME.test(simple) ? 'rejects' : null;
   }
 }
 
@@ -524,6 +537,8 @@ const REGISTRATION_METHODS = new Set([
   'add_middleware',
 ]);
 
+/** Starlette's class (FastAPI has no own); another package's class of that name stays opaque. */
+const STARLETTE_AUTH_MIDDLEWARE = /^(starlette|fastapi)\.(\w+\.)*AuthenticationMiddleware$/;
 const AUTH_MIDDLEWARE_NAME = /(auth|jwt|token|api_?key|oauth|bearer|keycloak|oidc)/i;
 /** Middleware that may reject requests, but not because the caller is anonymous. */
 const NOT_AUTH_MIDDLEWARE =

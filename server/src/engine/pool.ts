@@ -5,7 +5,7 @@ import { Worker } from 'node:worker_threads';
 import type { ModuleFacts } from './facts';
 import { errText } from './discovery';
 import { factsFor, readSource } from './fileFacts';
-import { createPythonParser } from './parser';
+import { createPythonParser, parserUsable } from './parser';
 
 /**
  * Per-file facts for many files, in parallel: each worker thread has its own parser and turns
@@ -81,11 +81,19 @@ export async function computeAllFacts(
 }
 
 async function inThisThread(jobs: FactsJob[], options: PoolOptions): Promise<FactsResult[]> {
-  const parser = await createPythonParser();
+  let parser = await createPythonParser();
   const out: FactsResult[] = [];
   for (let i = 0; i < jobs.length; i++) {
     if (options.cancelled?.()) break;
     out.push(computeOne(parser, jobs[i], options.maxBytes, options.keepSource ?? false));
+    if (!parserUsable(parser)) {
+      // The file trapped the parser's WebAssembly instance: the next files get a fresh one.
+      try {
+        parser = await createPythonParser();
+      } catch {
+        // None left to make: the remaining files are refused with the reason.
+      }
+    }
     if (options.progress && ((i + 1) % 50 === 0 || i + 1 === jobs.length)) {
       options.progress(i + 1, jobs.length);
       // Let an editor's requests through during long scans.
@@ -115,7 +123,7 @@ export interface WorkerReply {
  * young generation, by contrast, costs a fifth more CPU in scavenges). A worker that runs out
  * anyway, on a pathological file, dies and its batch is analysed in this thread.
  */
-const WORKER_LIMITS = { maxOldGenerationSizeMb: 192 };
+const WORKER_LIMITS = { maxOldGenerationSizeMb: 112 };
 
 /**
  * Files to facts in worker threads. Memory is the constraint on large workspaces: the facts

@@ -148,21 +148,8 @@ function routeRecord(
   const { auth, nodes, unresolved } = judge(deps, uses);
   if (handler) auth.push(...requiresDecorators(ws, handler));
   const cond = reg.cond ? [...w.cond, reg.cond] : w.cond;
-  const middleware = reg.kind === 'http' ? w.middleware.filter((m) => m.auth) : [];
-  for (const m of middleware)
-    auth.push({
-      dependency: m.name,
-      level: 'middleware',
-      file: m.file.rel,
-      line: m.line,
-      scopes: [],
-      enforcing: true,
-      chain: [m.name],
-      basis: m.kind === 'class' ? 'library' : 'rejects',
-      roleCheck: false,
-      confidence: 'high',
-      conditional: m.cond,
-    });
+  const middleware = reg.kind === 'http' ? w.middleware.filter(isAuthMiddleware) : [];
+  auth.push(...middleware.map(middlewareAuth));
   const route: Route = {
     methods: reg.methods,
     path: prefix + reg.path.text,
@@ -179,7 +166,7 @@ function routeRecord(
     app: w.app,
     routers: w.routers,
     handlerLine: handler ? handler.fn.line : null,
-    unresolved: [...reg.path.unresolved.map((p) => `path part ${p} not resolved`), ...unresolved],
+    unresolved: [...reg.path.unresolved.map(pathPartReason), ...unresolved],
     middleware: middleware.map((m) => m.name),
     publicReason: publicReason(reg.file, [reg.line, reg.line - 1, handler?.fn.line ?? -1]),
     dependencies: nodes,
@@ -195,21 +182,7 @@ function mountRecord(
 ): RouteRecord {
   void owner;
   void deps;
-  const auth: RouteAuth[] = w.middleware
-    .filter((mw) => mw.auth)
-    .map((mw) => ({
-      dependency: mw.name,
-      level: 'middleware' as const,
-      file: mw.file.rel,
-      line: mw.line,
-      scopes: [],
-      enforcing: true,
-      chain: [mw.name],
-      basis: mw.kind === 'class' ? ('library' as const) : ('rejects' as const),
-      roleCheck: false,
-      confidence: 'high' as const,
-      conditional: mw.cond,
-    }));
+  const auth: RouteAuth[] = w.middleware.filter(isAuthMiddleware).map(middlewareAuth);
   const route: Route = {
     methods: [],
     path: w.prefix,
@@ -226,13 +199,44 @@ function mountRecord(
     app: w.app,
     routers: w.routers,
     handlerLine: null,
-    unresolved: m.path.unresolved.map((p) => `path part ${p} not resolved`),
+    unresolved: m.path.unresolved.map(pathPartReason),
     middleware: auth.map((a) => a.dependency),
     publicReason: publicReason(m.file, [m.line, m.line - 1]),
     dependencies: [],
     target: m.targetText,
   };
   return { route, reg: null, handler: null };
+}
+
+/** The `unresolved` reason of a path part we could not evaluate (does not change exposure). */
+export function pathPartReason(part: string): string {
+  return `path part ${part} not resolved`;
+}
+
+export function isPathPartReason(reason: string): boolean {
+  return /^path part .* not resolved$/.test(reason);
+}
+
+/** Middleware that rejects anonymous callers, or only identifies them (listed, not protection). */
+function isAuthMiddleware(m: MiddlewareReg): boolean {
+  return m.auth || m.authenticates;
+}
+
+function middlewareAuth(m: MiddlewareReg): RouteAuth {
+  return {
+    dependency: m.name,
+    level: 'middleware',
+    file: m.file.rel,
+    line: m.line,
+    scopes: [],
+    // Starlette's AuthenticationMiddleware sets request.user and lets anonymous callers through.
+    enforcing: m.auth,
+    chain: [m.name],
+    basis: m.kind === 'class' ? 'library' : 'rejects',
+    roleCheck: false,
+    confidence: 'high',
+    conditional: m.cond,
+  };
 }
 
 function judge(

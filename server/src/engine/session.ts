@@ -17,8 +17,9 @@ import { FileState, type FileChange } from './incremental/fileState';
 import { routesByHandler, ruleSettings, scanIntoStore } from './incremental/scan';
 import { fileKey, type ItemLists } from './incremental/signature';
 import { combineTraced, type Relevance } from './incremental/trace';
+import { rescan } from './incremental/rescan';
 import { ImportGraph, WarmFallback, warmUpdate, type WarmState } from './incremental/warm';
-import { createPythonParser } from './parser';
+import { createPythonParser, parserUsable } from './parser';
 import { computeAllFacts } from './pool';
 import { DEFAULT_CONFIG, type ConfigResolver } from './scan';
 import type { EngineDiagnostic } from './types';
@@ -93,6 +94,11 @@ export class EngineSession {
   private relevance: Relevance | null = null;
   /** Findings of `cachedAnalysis` and what the warm path needs; null until computed. */
   private warm: WarmState | null = null;
+  /**
+   * After an edit of one file that changed the route graph: the findings before it, for the
+   * next analysis to re-run the rules only where the edit may have changed them (rescan.ts).
+   */
+  private prior: { warm: WarmState; abs: string } | null = null;
   private changedFiles: Set<string> | null = null;
   private routesChanged = true;
   private readonly cwd: string;
@@ -102,6 +108,8 @@ export class EngineSession {
   private cached: Map<string, CachedFacts> | null = null;
   private readCache = false;
   lastUpdate: UpdateInfo | null = null;
+  /** What the last rescan (rules after a cold edit) did, by step (ms); null: a full scan. */
+  lastRescan: (Record<string, number> & { changedRoutes: number }) | null = null;
   /** Changes whenever a route or a position in the findings may have moved (view caches). */
   routesVersion = 0;
   /** What the last `loadAll` did: files analysed, files taken from the facts cache. */
@@ -136,6 +144,25 @@ export class EngineSession {
   }
 
   private async ensureParser(): Promise<Parser> {
+    if (this.parser && !parserUsable(this.parser)) {
+      // The parser's WebAssembly instance trapped: its heap is abandoned with every tree in it
+      // (open documents get a new tree at their next edit), and parsing goes on in a fresh one.
+      for (const f of this.files.values()) {
+        f.state?.dispose();
+        f.state = undefined;
+      }
+      try {
+        this.parser.delete();
+      } catch {
+        // Its heap is corrupt; deleting only stops the finalizer from touching it later.
+      }
+      try {
+        this.parser = await createPythonParser();
+      } catch {
+        // No fresh instance (too many faults): the old parser refuses with the reason.
+      }
+      return this.parser;
+    }
     if (!this.parser) this.parser = await createPythonParser();
     return this.parser;
   }
@@ -255,7 +282,7 @@ export class EngineSession {
    * analysis is patched at once (`lastUpdate` says which path was taken).
    */
   async updateFile(abs: string, text: string | null): Promise<void> {
-    const p = await this.ensureParser();
+    let p = await this.ensureParser();
     const t0 = performance.now();
     const before = this.files.get(abs);
     if (before && before.source === null) this.sourceOf(abs);
@@ -264,6 +291,8 @@ export class EngineSession {
     const incremental = process.env.FASTAPI_LENS_WARM !== '0';
     if (incremental && text !== null && before && before.facts && before.source !== null) {
       if (text.length <= this.maxBytes && this.editIncrementally(p, before, text, t0)) return;
+      // A trap during the incremental attempt: the text is analysed in a fresh instance.
+      if (!parserUsable(p)) p = await this.ensureParser();
     }
     before?.state?.dispose();
     const next = text === null ? this.analyseFromDisk(p, abs) : this.analyseText(p, abs, text);
@@ -359,7 +388,11 @@ export class EngineSession {
       if (process.env.FASTAPI_LENS_VERIFY_WARM) this.verifyWarm();
     } catch (err) {
       if (!(err instanceof WarmFallback) && process.env.FASTAPI_LENS_VERIFY_WARM) throw err;
+      // The findings before the edit are still those of an analysis (the warm update had not
+      // started changing it): the next full analysis re-runs the rules only where needed.
+      const prior = err instanceof WarmFallback && !this.warm.patched ? this.warm : null;
       this.invalidate();
+      if (prior) this.prior = { warm: prior, abs: file.abs };
       this.lastUpdate = this.info(file.abs, 'cold', errText(err), change.mode, t0, t1);
     }
     return true;
@@ -459,6 +492,7 @@ export class EngineSession {
     this.relevance = null;
     this.warm = null;
     this.changedFiles = null;
+    this.prior = null;
   }
 
   /**
@@ -491,6 +525,7 @@ export class EngineSession {
   /** The workspace model over the cached facts (memoized until the next change). */
   analysis(): Analysis {
     if (this.cachedAnalysis) return this.cachedAnalysis;
+    const prior = this.prior;
     const files: WorkspaceFile[] = [];
     for (const f of this.files.values()) {
       if (!f.facts) continue;
@@ -507,6 +542,7 @@ export class EngineSession {
     this.relevance = relevance;
     this.warm = null;
     this.changedFiles = null;
+    this.prior = prior;
     this.routesChanged = true;
     this.routesVersion++;
     return analysis;
@@ -528,10 +564,36 @@ export class EngineSession {
     return this.ensureWarm().store.findingsOf(rel);
   }
 
+  /** Files (relative paths) that have findings. */
+  findingFiles(): string[] {
+    return this.ensureWarm().store.findingFiles();
+  }
+
+  /**
+   * The analysis, when it and its findings are computed and current (nothing is computed
+   * here): null when an edit since left them to be recomputed. A new object after every edit.
+   */
+  currentAnalysis(): Analysis | null {
+    return this.warm && this.cachedAnalysis === this.warm.analysis ? this.cachedAnalysis : null;
+  }
+
   private ensureWarm(): WarmState {
     if (this.warm) return this.warm;
+    const prior = this.prior;
     const analysis = this.analysis();
     const options = this.processOptions();
+    this.prior = null;
+    this.lastRescan = null;
+    if (prior && process.env.FASTAPI_LENS_RESCAN !== '0') {
+      const r = rescan(prior.warm, analysis, this.relevance as Relevance, prior.abs, options);
+      if (r) {
+        this.warm = r.state;
+        this.changedFiles = r.touched;
+        if (process.env.FASTAPI_LENS_VERIFY_WARM) this.verifyWarm();
+        this.lastRescan = { ...r.stats.ms, changedRoutes: r.stats.changedRoutes };
+        return this.warm;
+      }
+    }
     const store = scanIntoStore(analysis, options);
     const warm: WarmState = {
       analysis,

@@ -14,7 +14,7 @@ export type AuthBasis =
   | 'library' // a well-known auth library's dependency (fastapi-users, ...)
   | 'rejects' // raises HTTPException 401/403 itself
   | 'config' // named in `auth-dependencies`
-  | 'name'; // low-confidence fallback on the name only
+  | 'name'; // named like auth, no rejection seen: never enforcing, makes the route `unknown`
 
 /** One auth dependency that applies to a route, with the chain that proves it. */
 export interface RouteAuth {
@@ -25,7 +25,10 @@ export interface RouteAuth {
   file: string | null;
   line: number | null;
   scopes: string[];
-  /** False when the dependency is present but lets anonymous callers through. */
+  /**
+   * False when the dependency is present but lets anonymous callers through (a scheme with
+   * `auto_error=False`, a name-only verdict, Starlette's `AuthenticationMiddleware`).
+   */
   enforcing: boolean;
   /** Names from the route's reference down to what makes it auth. */
   chain: string[];
@@ -77,7 +80,7 @@ export interface Route {
   handlerLine: number | null;
   /** Why exposure is `unknown`, or unresolved dependencies worth knowing about. */
   unresolved: string[];
-  /** Middleware that covers this route (HTTP only). */
+  /** Auth middleware that covers this route (HTTP only), enforcing or not (see `auth`). */
   middleware: string[];
   /** `# fastapi-lens: public reason` on the route, when present. */
   publicReason: string | null;

@@ -72,7 +72,11 @@ export class Workspace {
   private readonly byModule = new Map<string, WorkspaceFile[]>();
   private readonly byPath = new Map<string, WorkspaceFile>();
   private readonly index = new Map<WorkspaceFile, FileIndex>();
-  private readonly nameCache = new Map<string, Value>();
+  /**
+   * Values of names by file (absolute path), scope and name: nested maps, so that a lookup
+   * hashes strings that already exist (and keep their hash) instead of building a key.
+   */
+  private readonly nameCache = new Map<string, Map<string, Map<string, Value>>>();
 
   constructor(files: WorkspaceFile[]) {
     for (const f of files) this.addFile(f);
@@ -172,15 +176,30 @@ export class Workspace {
       const b = pickBinding(this.fileIndex(ctx.file).scopes.get(ctx.scope)?.get(name));
       if (b && b.kind === 'param') return ctx.bindings.get(name) as Value;
     }
-    const key = `${ctx.file.abs}\0${ctx.scope}\0${name}`;
-    const cached = this.nameCache.get(key);
+    let byScope = this.nameCache.get(ctx.file.abs);
+    if (!byScope) this.nameCache.set(ctx.file.abs, (byScope = new Map()));
+    let names = byScope.get(ctx.scope);
+    if (!names) byScope.set(ctx.scope, (names = new Map()));
+    const cached = names.get(name);
     if (cached) return cached;
     if (depth > MAX_EVAL_DEPTH) return { t: 'unknown', why: `${name}: resolution too deep` };
     // Guard against cycles (`a = b; b = a`, circular imports).
-    this.nameCache.set(key, { t: 'unknown', why: `${name}: circular definition` });
+    names.set(name, { t: 'unknown', why: `${name}: circular definition` });
     const value = this.lookupUncached(ctx, name, depth);
-    this.nameCache.set(key, value);
+    names.set(name, value);
     return value;
+  }
+
+  /** Forget the values of names looked up in a file's scopes (null: in every file). */
+  forgetNames(abs: string | null): void {
+    if (abs === null) this.nameCache.clear();
+    else this.nameCache.delete(abs);
+  }
+
+  /** Every value in the name cache. */
+  *cachedValues(): IterableIterator<Value> {
+    for (const byScope of this.nameCache.values())
+      for (const names of byScope.values()) yield* names.values();
   }
 
   private lookupUncached(ctx: EvalCtx, name: string, depth: number): Value {

@@ -8,10 +8,11 @@ import {
   type TextEdit as LspTextEdit,
   type WorkspaceEdit,
 } from 'vscode-languageserver/node';
-import type { Parser } from 'web-tree-sitter';
+import type { Parser, Tree } from 'web-tree-sitter';
 import type { Finding, TextEdit } from '../engine/findings';
 import { fixAllEdits, fixesForFinding, type CodeFix, type FixContext } from '../engine/fixes/index';
-import { createPythonParser } from '../engine/parser';
+import { DEFAULT_MAX_FILE_BYTES } from '../engine/index';
+import { createPythonParser, parserUsable, parseText, textRefusal } from '../engine/parser';
 import { COMMANDS, FIX_ALL_KIND } from '../protocol';
 import { findingToDiagnostic, SOURCE, type DiagnosticData } from './diagnostics';
 import type { LensFolder } from './folder';
@@ -26,31 +27,47 @@ import * as fs from 'node:fs';
  * "mark public", "ignore on this line", and "show documentation" (a server command).
  */
 
-let parser: Parser | null = null;
-void createPythonParser()
-  .then((p) => {
-    parser = p;
-  })
-  .catch(() => undefined);
+let checker: Parser | null = null;
 
-/** Tree-sitter's opinion on whether a text parses; true when the parser is not ready. */
-function parses(text: string): boolean {
-  if (!parser) return true;
-  const tree = parser.parse(text);
-  if (!tree) return true;
+/** The parser that checks fixes' results: made on first use, and again after a parser fault. */
+async function fixChecker(): Promise<Parser | null> {
+  if (checker && parserUsable(checker)) return checker;
   try {
-    return !tree.rootNode.hasError;
-  } finally {
-    tree.delete();
+    checker = await createPythonParser();
+  } catch {
+    checker = null;
   }
+  return checker;
 }
 
-export function fixContext(folder: LensFolder): FixContext {
+/**
+ * Tree-sitter's opinion on whether a text parses, through the guards analysed files go through
+ * (size, NUL bytes, nesting, time): a text they refuse does not parse.
+ */
+function parsesWith(parser: Parser | null): (text: string) => boolean {
+  return (text) => {
+    // No parser to be had (repeated parser faults): no fix can be checked, none is offered.
+    if (!parser) return false;
+    let tree: Tree;
+    try {
+      tree = parseText(parser, text, DEFAULT_MAX_FILE_BYTES);
+    } catch {
+      return false;
+    }
+    try {
+      return !tree.rootNode.hasError;
+    } finally {
+      tree.delete();
+    }
+  };
+}
+
+export function fixContext(folder: LensFolder, parser: Parser | null): FixContext {
   return {
     analysis: folder.analysis(),
     sourceOf: (abs) => folder.sourceOf(abs),
     exists: (abs) => fs.existsSync(abs),
-    isValidPython: parses,
+    isValidPython: parsesWith(parser),
   };
 }
 
@@ -153,8 +170,12 @@ export async function codeActions(lens: Lens, params: CodeActionParams): Promise
   const folder = lens.folderFor(abs, false);
   if (!folder || !folder.settings.enable) return [];
   await folder.flush();
+  // A text the engine refuses to parse (too big, binary, nested too deep) has no findings of
+  // its own, and fixes computed from the findings of another version of it would be wrong.
+  const text = folder.sourceOf(abs);
+  if (text !== null && textRefusal(text, DEFAULT_MAX_FILE_BYTES)) return [];
   const only = params.context.only;
-  const ctx = fixContext(folder);
+  const ctx = fixContext(folder, await fixChecker());
   const out: CodeAction[] = [];
 
   if (wants(only, CodeActionKind.QuickFix)) {

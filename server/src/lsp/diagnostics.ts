@@ -113,44 +113,11 @@ function recordFor(records: Map<string, RouteRecord[]>, f: Finding): RouteRecord
   );
 }
 
-/** Diagnostics made of findings (the same finding object gives the same diagnostic while no
- * route moved), and the JSON of diagnostics (to compare with what was published). */
-const made = new WeakMap<
-  Finding,
-  { folder: LensFolder; version: number; diagnostic: Diagnostic }
->();
-const texts = new WeakMap<Diagnostic, string>();
-
-/** `JSON.stringify(diagnostics)`, from each diagnostic's memoized JSON. */
-export function diagnosticsJson(diagnostics: Diagnostic[]): string {
-  const parts: string[] = [];
-  for (const d of diagnostics) {
-    let t = texts.get(d);
-    if (t === undefined) texts.set(d, (t = JSON.stringify(d)));
-    parts.push(t);
-  }
-  return `[${parts.join(',')}]`;
-}
-
-function cachedDiagnostic(
-  folder: LensFolder,
-  f: Finding,
-  records: Map<string, RouteRecord[]>,
-): Diagnostic {
-  const version = folder.session.routesVersion;
-  const known = made.get(f);
-  if (known && known.folder === folder && known.version === version) return known.diagnostic;
-  const diagnostic = findingToDiagnostic(folder, f, records);
-  made.set(f, { folder, version, diagnostic });
-  return diagnostic;
-}
-
 export function findingToDiagnostic(
   folder: LensFolder,
   f: Finding,
-  records: RouteRecord[] | Map<string, RouteRecord[]>,
+  records: RouteRecord[] | Map<string, RouteRecord[]> | RecordIndex,
 ): Diagnostic {
-  const byFile = Array.isArray(records) ? recordsByFile(records) : records;
   const d: Diagnostic = {
     range: range(f.line, f.column, f.endLine, f.endColumn),
     severity: severityOf(f.severity),
@@ -160,7 +127,11 @@ export function findingToDiagnostic(
     message: f.message,
     data: { fingerprint: f.fingerprint, code: f.code, line: f.line } satisfies DiagnosticData,
   };
-  const related = relatedFor(folder, f, recordFor(byFile, f));
+  const record =
+    records instanceof RecordIndex
+      ? records.recordFor(f)
+      : recordFor(Array.isArray(records) ? recordsByFile(records) : records, f);
+  const related = relatedFor(folder, f, record);
   if (related.length) d.relatedInformation = related;
   return d;
 }
@@ -188,11 +159,154 @@ function configNote(d: ConfigDiagnostic): Diagnostic {
   };
 }
 
-/** Diagnostics of every file that has some, by absolute path; `logs` gets non-file notes. */
-export function diagnosticsByFile(
+/**
+ * What a file's diagnostics are made of, as text: two files, or one file at two moments, with
+ * the same key have the same diagnostics. Publishing compares keys before making diagnostics,
+ * so that after an edit only the files whose diagnostics changed are made and sent.
+ */
+
+/** Keys of routes (what related information reads from them), per session and routes version. */
+const recordKeys = new WeakMap<RouteRecord, { session: object; version: number; key: string }>();
+
+function recordKey(folder: LensFolder, record: RouteRecord | null): string {
+  if (!record) return '';
+  const { session } = folder;
+  const known = recordKeys.get(record);
+  if (known && known.session === session && known.version === session.routesVersion)
+    return known.key;
+  const r = record.route;
+  const key = JSON.stringify([
+    r.file,
+    r.line,
+    r.column,
+    r.exposure,
+    r.auth.map((a) => [a.file, a.line, a.dependency, a.level, a.enforcing, a.chain]),
+  ]);
+  recordKeys.set(record, { session, version: session.routesVersion, key });
+  return key;
+}
+
+/** Everything findingToDiagnostic reads from a finding and its route. */
+function findingKey(folder: LensFolder, f: Finding, record: RouteRecord | null): string {
+  const r = f.route;
+  return `${JSON.stringify([
+    f.code,
+    f.severity,
+    f.line,
+    f.column,
+    f.endLine,
+    f.endColumn,
+    f.message,
+    f.fingerprint,
+    f.related,
+    f.flow,
+    r ? r.methods : null,
+    r ? r.path : null,
+  ])}\0${recordKey(folder, record)}`;
+}
+
+/** Routes of an analysis by file, then by `line\0path` (what a finding's route names). */
+export class RecordIndex {
+  private readonly byFile = new Map<string, Map<string, RouteRecord>>();
+
+  constructor(records: RouteRecord[]) {
+    for (const r of records) {
+      let m = this.byFile.get(r.route.file);
+      if (!m) this.byFile.set(r.route.file, (m = new Map()));
+      const k = `${r.route.line}\0${r.route.path}`;
+      // The first record wins, as `find` would.
+      if (!m.has(k)) m.set(k, r);
+    }
+  }
+
+  recordFor(f: Finding): RouteRecord | null {
+    const r = f.route;
+    if (!r) return null;
+    return this.byFile.get(r.file)?.get(`${r.line}\0${r.path}`) ?? null;
+  }
+}
+
+const indexes = new WeakMap<
+  RouteRecord[],
+  { session: object; version: number; index: RecordIndex }
+>();
+
+/** The record index of a folder's analysis (memoized until a route moves). */
+export function recordIndex(folder: LensFolder, records: RouteRecord[]): RecordIndex {
+  const { session } = folder;
+  const known = indexes.get(records);
+  if (known && known.session === session && known.version === session.routesVersion)
+    return known.index;
+  const index = new RecordIndex(records);
+  indexes.set(records, { session, version: session.routesVersion, index });
+  return index;
+}
+
+/** A finding's key and diagnostic from last time (valid while no route or position moved). */
+const made = new WeakMap<
+  Finding,
+  { session: object; version: number; key: string; diagnostic: Diagnostic | null }
+>();
+
+/** Diagnostics made last time, by file and finding key (reused when the key comes back). */
+const byKey = new WeakMap<LensFolder, Map<string, Map<string, Diagnostic>>>();
+
+/** The diagnostics of one file: their key, and a way to make them (only when needed). */
+export interface FileDiagnostics {
+  key: string;
+  make(): Diagnostic[];
+}
+
+export function fileDiagnostics(
   folder: LensFolder,
+  abs: string,
   findings: Finding[],
-  records: RouteRecord[],
+  notes: Diagnostic[],
+  records: RecordIndex,
+): FileDiagnostics {
+  const { session } = folder;
+  const version = session.routesVersion;
+  const keys: string[] = [];
+  for (const f of findings) {
+    let m = made.get(f);
+    if (!m || m.session !== session || m.version !== version) {
+      const key = findingKey(folder, f, records.recordFor(f));
+      m = { session, version, key, diagnostic: null };
+      made.set(f, m);
+    }
+    keys.push(m.key);
+  }
+  for (const n of notes) keys.push(JSON.stringify([n.code, n.severity, n.range, n.message]));
+  return {
+    key: keys.join('\u0001'),
+    make(): Diagnostic[] {
+      let files = byKey.get(folder);
+      if (!files) byKey.set(folder, (files = new Map()));
+      const before = files.get(abs);
+      const now = new Map<string, Diagnostic>();
+      const out: Diagnostic[] = [];
+      for (const f of findings) {
+        const m = made.get(f) as { key: string; diagnostic: Diagnostic | null };
+        let d = m.diagnostic ?? before?.get(m.key) ?? now.get(m.key);
+        if (!d) d = findingToDiagnostic(folder, f, records);
+        m.diagnostic = d;
+        now.set(m.key, d);
+        out.push(d);
+      }
+      for (const n of notes) out.push(n);
+      if (now.size) files.set(abs, now);
+      else files.delete(abs);
+      return out;
+    },
+  };
+}
+
+/**
+ * Engine and configuration notes of a folder by absolute path (engine notes on line 1 of
+ * their file, configuration notes in pyproject.toml); `logs` gets the others.
+ */
+export function notesByFile(
+  folder: LensFolder,
   notes: EngineDiagnostic[],
   logs: (message: string) => void,
 ): Map<string, Diagnostic[]> {
@@ -202,8 +316,6 @@ export function diagnosticsByFile(
     if (list) list.push(d);
     else out.set(abs, [d]);
   };
-  const byFile = recordsByFile(records);
-  for (const f of findings) add(folder.abs(f.file), cachedDiagnostic(folder, f, byFile));
   for (const n of notes) {
     const abs = folder.abs(n.file);
     if (abs.endsWith('.py') && folder.contains(abs)) add(abs, engineNote(n));
@@ -212,28 +324,6 @@ export function diagnosticsByFile(
   for (const c of folder.config.diagnostics) {
     if (path.basename(c.file) === 'pyproject.toml') add(c.file, configNote(c));
     else logs(`${c.file}: ${c.message}`);
-  }
-  return out;
-}
-
-/**
- * Diagnostics of some files only (relative paths), after an edit that touched just them: their
- * findings and engine notes (configuration notes do not change with an edit).
- */
-export function diagnosticsOfFiles(
-  folder: LensFolder,
-  rels: Set<string>,
-  records: Map<string, RouteRecord[]>,
-  notes: EngineDiagnostic[],
-): Map<string, Diagnostic[]> {
-  const out = new Map<string, Diagnostic[]>();
-  for (const rel of rels) {
-    const abs = folder.abs(rel);
-    const list: Diagnostic[] = [];
-    for (const f of folder.session.findingsOf(rel)) list.push(cachedDiagnostic(folder, f, records));
-    if (abs.endsWith('.py') && folder.contains(abs))
-      for (const n of notes) if (n.file === rel) list.push(engineNote(n));
-    out.set(abs, list);
   }
   return out;
 }

@@ -37,6 +37,8 @@ export class LensFolder {
   /** Diagnostics of every file were computed once since the last load (later: changed files). */
   publishedOnce = false;
   private excludeMatcher: ReturnType<typeof ignore> | null = null;
+  /** Absolute paths of relative ones (memoized: publishing asks for the same ones often). */
+  private readonly absolute = new Map<string, string>();
 
   constructor(
     readonly uri: string,
@@ -77,7 +79,12 @@ export class LensFolder {
   }
 
   abs(rel: string): string {
-    return path.resolve(this.root, rel);
+    let abs = this.absolute.get(rel);
+    if (abs === undefined) {
+      if (this.absolute.size > 100_000) this.absolute.clear();
+      this.absolute.set(rel, (abs = path.resolve(this.root, rel)));
+    }
+    return abs;
   }
 
   /** New settings or configuration: rebuild the config and the session options. */

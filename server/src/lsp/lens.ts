@@ -15,11 +15,13 @@ import {
   type LensSettings,
   type RoutesChangedParams,
 } from '../protocol';
+import type { Analysis } from '../engine/index';
 import {
-  diagnosticsByFile,
-  diagnosticsJson,
-  diagnosticsOfFiles,
-  recordsByFile,
+  fileDiagnostics,
+  notesByFile,
+  recordIndex,
+  type FileDiagnostics,
+  type RecordIndex,
 } from './diagnostics';
 import { LensFolder, type DocumentSource } from './folder';
 import { errorText, type Logger } from './safe';
@@ -76,9 +78,38 @@ export function clientFeatures(c: ClientCapabilities): ClientFeatures {
 
 interface Published {
   folder: LensFolder;
-  json: string;
   uri: string;
+  /** What the diagnostics were made of (see fileDiagnostics). */
+  key: string;
+  diagnostics: Diagnostic[];
 }
+
+/** What one publish of a folder works from (its later slices check it is still current). */
+interface PublishContext {
+  session: LensFolder['session'];
+  settings: LensSettings;
+  /** null when analysis is turned off (every diagnostic is removed). */
+  analysis: Analysis | null;
+  records: RecordIndex | null;
+  notes: Map<string, Diagnostic[]>;
+}
+
+/** A folder's publish still under way: the files after the edited documents. */
+interface PendingPublish {
+  ctx: PublishContext;
+  /** Files to look at (absolute paths); null: every file of the folder. */
+  only: Set<string> | null;
+  /** Published already (the edited documents). */
+  first: Set<string>;
+  /** The files, once listed, and how far publishing got. */
+  files: string[] | null;
+  next: number;
+  routesChanged: boolean;
+  handle: NodeJS.Immediate | null;
+}
+
+/** Publishing yields to other events after this long. */
+const PUBLISH_SLICE_MS = 8;
 
 export class Lens implements DocumentSource {
   readonly documents = new TextDocuments(TextDocument);
@@ -94,6 +125,9 @@ export class Lens implements DocumentSource {
     { timer: NodeJS.Timeout; due: number; immediate: boolean }
   >();
   private readonly published = new Map<string, Published>();
+  private readonly pending = new Map<LensFolder, PendingPublish>();
+  /** What a publish cut short had left to do (the next publish of the folder does it). */
+  private readonly carried = new Map<LensFolder, { files: Set<string> | 'all'; routes: boolean }>();
   private readonly loggedNotes = new Set<string>();
   /** Called after a folder's diagnostics were recomputed (tests, code lens refresh). */
   afterPublish: (folder: LensFolder) => void = () => undefined;
@@ -248,6 +282,15 @@ export class Lens implements DocumentSource {
     try {
       const t0 = performance.now();
       const flushed = await folder.flush();
+      const tFlush = performance.now();
+      // After an edit that changed the route graph, the workspace passes and the rules run
+      // here (they are computed on first use): part of the re-analysis, not of publishing.
+      let tAnalysis = tFlush;
+      if (folder.loaded && folder.settings.enable) {
+        folder.analysis();
+        tAnalysis = performance.now();
+        this.findingsOf(folder);
+      }
       const t1 = performance.now();
       this.publish(folder);
       const t2 = performance.now();
@@ -255,7 +298,7 @@ export class Lens implements DocumentSource {
       const u = folder.session.lastUpdate;
       if (this.logTimings && flushed && u)
         this.log.info(
-          `timing ${JSON.stringify({ uri: pathToUri(u.abs), version: this.openVersion(u.abs), path: u.path, reason: u.reason, file: u.file, fileMs: u.fileMs, workspaceMs: u.workspaceMs, flushMs: t1 - t0, publishMs: t2 - t1 })}`,
+          `timing ${JSON.stringify({ uri: pathToUri(u.abs), version: this.openVersion(u.abs), path: u.path, reason: u.reason, file: u.file, fileMs: u.fileMs, workspaceMs: u.workspaceMs, analysisMs: tAnalysis - tFlush, rulesMs: t1 - tAnalysis, flushMs: t1 - t0, publishMs: t2 - t1, steps: u.steps, rescan: folder.session.lastRescan })}`,
         );
     } catch (err) {
       this.log.error(`analysis failed: ${errorText(err)}`);
@@ -294,78 +337,165 @@ export class Lens implements DocumentSource {
   }
 
   /**
-   * Publish the folder's diagnostics for the files whose diagnostics changed. Nothing is
+   * Publish the folder's diagnostics for the files whose diagnostics changed: the edited
+   * documents at once, the other files (every file after an edit that changed the route graph)
+   * in slices afterwards, so that the edited document's latency does not pay for them. A file's
+   * diagnostics are made only when their key (what they are made of) changed. Nothing is
    * published before the folder's first load: a partial workspace gives wrong exposures.
    */
   publish(folder: LensFolder): void {
     if (!folder.loaded) return;
+    this.stopPending(folder);
+    const carried = this.carried.get(folder);
+    this.carried.delete(folder);
     const enabled = folder.settings.enable;
-    let byFile = new Map<string, Diagnostic[]>();
     let routesChanged = true;
-    /** Files to look at: null = every file of the folder. */
+    /** Files to look at (absolute paths): null = every file of the folder. */
     let only: Set<string> | null = null;
+    let analysis: Analysis | null = null;
     if (enabled) {
-      const analysis = folder.analysis();
+      analysis = folder.analysis();
       this.findingsOf(folder);
       const changes = folder.session.takeChanges();
-      routesChanged = changes.routes;
-      const logs = (message: string) => {
-        if (this.loggedNotes.has(message)) return;
-        this.loggedNotes.add(message);
-        this.log.info(message);
-      };
-      if (changes.files && folder.publishedOnce) {
+      routesChanged = changes.routes || (carried?.routes ?? false);
+      if (changes.files && folder.publishedOnce && carried?.files !== 'all') {
         // Only the files an edit touched (the warm path says which), and edited documents.
-        const rels = new Set(changes.files);
-        for (const abs of this.edited) if (folder.contains(abs)) rels.add(folder.rel(abs));
-        only = new Set([...rels].map((rel) => folder.abs(rel)));
-        byFile = diagnosticsOfFiles(
-          folder,
-          rels,
-          recordsByFile(analysis.records),
-          analysis.report.diagnostics,
-        );
-      } else {
-        byFile = diagnosticsByFile(
-          folder,
-          this.findingsOf(folder),
-          analysis.records,
-          analysis.report.diagnostics,
-          logs,
-        );
-        folder.publishedOnce = true;
+        only = new Set([...changes.files].map((rel) => folder.abs(rel)));
+        for (const abs of carried?.files ?? []) only.add(abs);
+      } else folder.publishedOnce = true;
+    }
+    const logs = (message: string) => {
+      if (this.loggedNotes.has(message)) return;
+      this.loggedNotes.add(message);
+      this.log.info(message);
+    };
+    const ctx: PublishContext = {
+      session: folder.session,
+      settings: folder.settings,
+      analysis,
+      records: analysis ? recordIndex(folder, analysis.records) : null,
+      notes: analysis ? notesByFile(folder, analysis.report.diagnostics, logs) : new Map(),
+    };
+    // Edited documents first.
+    const first = new Set<string>();
+    for (const abs of this.edited) if (folder.contains(abs)) first.add(abs);
+    for (const abs of first) this.publishFile(folder, abs, ctx);
+    const job: PendingPublish = {
+      ctx,
+      only,
+      first,
+      files: null,
+      next: 0,
+      routesChanged,
+      handle: null,
+    };
+    this.pending.set(folder, job);
+    if (only && [...only].every((abs) => first.has(abs))) this.continuePublish(folder, job);
+    else job.handle = setImmediate(() => this.continuePublish(folder, job));
+  }
+
+  /** Publish the rest of a folder's files, a slice at a time. */
+  private continuePublish(folder: LensFolder, job: PendingPublish): void {
+    if (this.pending.get(folder) !== job) return;
+    job.handle = null;
+    const { ctx } = job;
+    if (
+      folder.session !== ctx.session ||
+      folder.settings !== ctx.settings ||
+      (ctx.analysis !== null && folder.session.currentAnalysis() !== ctx.analysis)
+    ) {
+      // The analysis changed meanwhile: the next publish takes over these files.
+      this.stopPending(folder);
+      if (!this.timers.has(folder)) this.schedule(folder, 0);
+      return;
+    }
+    if (!job.files) {
+      let files: Set<string>;
+      if (job.only) files = new Set(job.only);
+      else {
+        files = new Set(ctx.notes.keys());
+        if (ctx.analysis)
+          for (const rel of this.safely(() => folder.session.findingFiles(), []))
+            files.add(folder.abs(rel));
+        for (const [abs, p] of this.published) if (p.folder === folder) files.add(abs);
+      }
+      for (const abs of job.first) files.delete(abs);
+      // Open documents before the others.
+      job.files = [...files].sort((a, b) => Number(this.isOpen(b)) - Number(this.isOpen(a)));
+    }
+    const deadline = performance.now() + PUBLISH_SLICE_MS;
+    while (job.next < job.files.length) {
+      this.publishFile(folder, job.files[job.next++], ctx);
+      if (job.next < job.files.length && performance.now() > deadline) {
+        job.handle = setImmediate(() => this.continuePublish(folder, job));
+        return;
       }
     }
-    const workspaceScope = folder.settings.diagnostics.scope === 'workspace';
-    const visible = (abs: string): boolean =>
-      workspaceScope || this.isOpen(abs) || abs.endsWith('pyproject.toml');
-    const targets = new Set<string>();
-    for (const abs of byFile.keys()) if (visible(abs)) targets.add(abs);
-    if (only) {
-      for (const abs of only) if (this.published.get(abs)?.folder === folder) targets.add(abs);
-    } else for (const [abs, p] of this.published) if (p.folder === folder) targets.add(abs);
-    // Edited documents get their diagnostics (with the new version) even when unchanged.
-    for (const abs of this.edited) if (folder.contains(abs) && this.isOpen(abs)) targets.add(abs);
-    for (const abs of targets) {
-      const diags = visible(abs) ? (byFile.get(abs) ?? []) : [];
-      const json = diagnosticsJson(diags);
-      const before = this.published.get(abs);
-      const force = this.edited.delete(abs) && this.isOpen(abs) && this.publishEveryVersion;
-      if (!force && (before ? before.json === json : diags.length === 0)) continue;
-      const uri = before?.uri ?? pathToUri(abs);
-      if (diags.length === 0) this.published.delete(abs);
-      else this.published.set(abs, { folder, json, uri });
-      const version = this.openVersion(abs);
-      void this.connection.sendDiagnostics(
-        version === null ? { uri, diagnostics: diags } : { uri, version, diagnostics: diags },
-      );
-    }
-    if (enabled && routesChanged) this.notifyRoutes(folder);
+    this.pending.delete(folder);
+    if (ctx.analysis && job.routesChanged) this.notifyRoutes(folder);
     this.afterPublish(folder);
+  }
+
+  /** Stop a folder's unfinished publishing; what it had left is kept for the next one. */
+  private stopPending(folder: LensFolder): void {
+    const job = this.pending.get(folder);
+    if (!job) return;
+    this.pending.delete(folder);
+    if (job.handle) clearImmediate(job.handle);
+    const left: Set<string> | 'all' =
+      job.files === null ? (job.only ?? 'all') : new Set(job.files.slice(job.next));
+    const carried = this.carried.get(folder);
+    const files =
+      left === 'all' || carried?.files === 'all'
+        ? 'all'
+        : new Set([...(carried?.files ?? []), ...left]);
+    this.carried.set(folder, {
+      files,
+      routes: (carried?.routes ?? false) || (job.ctx.analysis !== null && job.routesChanged),
+    });
+  }
+
+  private safely<T>(f: () => T, fallback: T): T {
+    try {
+      return f();
+    } catch (err) {
+      this.log.error(`rules failed: ${errorText(err)}`);
+      return fallback;
+    }
+  }
+
+  /** Send one file's diagnostics when they changed (or when it is an edited document). */
+  private publishFile(folder: LensFolder, abs: string, ctx: PublishContext): void {
+    const open = this.isOpen(abs);
+    const force = this.edited.delete(abs) && open && this.publishEveryVersion;
+    const visible =
+      ctx.analysis !== null &&
+      (ctx.settings.diagnostics.scope === 'workspace' || open || abs.endsWith('pyproject.toml'));
+    let made: FileDiagnostics | null = null;
+    if (visible && ctx.records) {
+      const findings = abs.endsWith('.py')
+        ? this.safely(() => folder.session.findingsOf(folder.rel(abs)), [])
+        : [];
+      made = fileDiagnostics(folder, abs, findings, ctx.notes.get(abs) ?? [], ctx.records);
+    }
+    const key = made ? made.key : '';
+    const before = this.published.get(abs);
+    if (!force && (before ? before.key === key : key === '')) return;
+    const diagnostics =
+      made && key !== '' ? (before?.key === key ? before.diagnostics : made.make()) : [];
+    const uri = before?.uri ?? pathToUri(abs);
+    if (diagnostics.length === 0) this.published.delete(abs);
+    else this.published.set(abs, { folder, uri, key, diagnostics });
+    const version = this.openVersion(abs);
+    void this.connection.sendDiagnostics(
+      version === null ? { uri, diagnostics } : { uri, version, diagnostics },
+    );
   }
 
   /** Remove every diagnostic a folder published (folder removed, single file closed). */
   clearFolder(folder: LensFolder): void {
+    this.stopPending(folder);
+    this.carried.delete(folder);
     folder.session.dispose();
     for (const [abs, p] of [...this.published]) {
       if (p.folder !== folder) continue;

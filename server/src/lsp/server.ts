@@ -25,6 +25,7 @@ import {
   type ScanWorkspaceResult,
 } from '../protocol';
 import { VERSION } from '../cli/ruleInfo';
+import { onParserFault } from '../engine/parser';
 import { codeActions } from './codeActions';
 import { codeLenses } from './codeLens';
 import { executeCommand, SERVER_COMMANDS } from './commands';
@@ -48,6 +49,14 @@ export function startServer(connection: Connection): Lens {
     info: (m) => connection.console.info(m),
   };
   const lens = new Lens(connection, log);
+  // Once per trap: the engine leaves the trapped WebAssembly instance and parses in a new one.
+  onParserFault(({ fault, renewable }) =>
+    log.error(
+      renewable
+        ? `the Python parser trapped (${fault}): its syntax trees are dropped and parsing goes on in a fresh parser instance`
+        : `the Python parser trapped (${fault}) too many times: parsing stays off until the server restarts`,
+    ),
+  );
   const folderFrom = (f: WorkspaceFolder): LensFolder | null => {
     const root = uriToPath(f.uri);
     return root ? new LensFolder(f.uri, root, [root], lens, { cacheDir: lens.cacheDir }) : null;

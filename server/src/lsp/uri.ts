@@ -25,8 +25,18 @@ export function rememberUri(uri: string): string | null {
   return abs;
 }
 
+/** URIs made from paths (publishing makes the same ones over and over). */
+const made = new Map<string, string>();
+
 export function pathToUri(abs: string): string {
-  return known.get(abs) ?? pathToFileURL(abs).href;
+  const spelled = known.get(abs);
+  if (spelled !== undefined) return spelled;
+  let uri = made.get(abs);
+  if (uri === undefined) {
+    if (made.size > 100_000) made.clear();
+    made.set(abs, (uri = pathToFileURL(abs).href));
+  }
+  return uri;
 }
 
 /** Is `abs` inside folder `dir` (or equal to it)? */

@@ -166,7 +166,9 @@ export function projectAuthStyle(analysis: Analysis): AuthStyle {
     }
     for (const { use, level, param } of uses) {
       const a = deps.analyze(use, level);
-      if (!a.verdict || !a.verdict.enforcing) continue;
+      // A dependency named like auth is still the project's likely auth dependency to suggest
+      // (low confidence), even though the route does not count it as protection.
+      if (!a.verdict || !(a.verdict.enforcing || a.verdict.basis === 'name')) continue;
       hasAuth = true;
       const t = tallyFor(use, a.verdict.confidence);
       if (!seen.has(t.choice.id)) {

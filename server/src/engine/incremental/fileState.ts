@@ -311,7 +311,12 @@ function rulesKey(facts: ModuleFacts, groups: Group[], source: string): string {
   ]);
 }
 
-/** What the taint pass reads from the whole file (its FileCtx). */
+/**
+ * What the taint pass reads from the whole file (its FileCtx): of a `x = call(...)` at module
+ * level or `self.x = call(...)`, only what is called and its `autoescape` argument (the kind of
+ * object it makes), so that editing a router's or app's arguments does not summarise every
+ * function again.
+ */
 function taintKey(facts: ModuleFacts): string {
   return JSON.stringify([
     importsKey(facts),
@@ -323,7 +328,13 @@ function taintKey(facts: ModuleFacts): string {
           (a.scope === '' && a.value.k === 'str') ||
           (a.value.k === 'call' && (a.scope === '' || a.target.startsWith('self.'))),
       )
-      .map((a) => [a.scope === '' ? '' : 's', a.target, exprKey(a.value)]),
+      .map((a) => [
+        a.scope === '' ? '' : 's',
+        a.target,
+        a.value.k === 'call'
+          ? ['c', exprKey(a.value.fn), exprKey(a.value.kw.autoescape)]
+          : exprKey(a.value),
+      ]),
   ]);
 }
 
@@ -359,7 +370,11 @@ export class FileState {
   }
 
   dispose(): void {
-    this.tree.delete();
+    try {
+      this.tree.delete();
+    } catch {
+      // The tree's WebAssembly instance trapped (parser.ts): its heap is abandoned anyway.
+    }
   }
 
   /** Replace items by others (the warm path keeps the objects the analysis points at). */
@@ -547,14 +562,11 @@ export class FileState {
       };
     // The edit as one range: common prefix and suffix of the two texts.
     const min = Math.min(prev.length, next.length);
-    let p = 0;
-    while (p < min && prev.charCodeAt(p) === next.charCodeAt(p)) p++;
-    let s = 0;
-    while (
-      s < min - p &&
-      prev.charCodeAt(prev.length - 1 - s) === next.charCodeAt(next.length - 1 - s)
-    )
-      s++;
+    let p = commonPrefix(prev, next, min);
+    // parseSource reads a lone CR as a newline: a CR just before the edit ends a line or not
+    // depending on the character after it, which the edit may change. Start the edit at it.
+    if (p > 0 && prev.charCodeAt(p - 1) === 13) p--;
+    const s = commonSuffix(prev, next, min - p);
     const oldEnd = prev.length - s;
     const newEnd = next.length - s;
     this.tree.edit(
@@ -843,13 +855,54 @@ function groupFinderOf(groups: Group[]): (line: number) => Group | null {
   };
 }
 
-/** Row and UTF-16 column of a string index. */
-function pointAt(text: string, index: number): { row: number; column: number } {
+/** Compared a block at a time (native string comparison) before a character at a time. */
+const BLOCK = 256;
+
+/** Length of the common prefix of two texts (at most `max`). */
+export function commonPrefix(a: string, b: string, max: number): number {
+  let p = 0;
+  while (p + BLOCK <= max && a.slice(p, p + BLOCK) === b.slice(p, p + BLOCK)) p += BLOCK;
+  while (p < max && a.charCodeAt(p) === b.charCodeAt(p)) p++;
+  return p;
+}
+
+/** Length of the common suffix of two texts (at most `max`). */
+export function commonSuffix(a: string, b: string, max: number): number {
+  let s = 0;
+  const al = a.length;
+  const bl = b.length;
+  while (s + BLOCK <= max && a.slice(al - s - BLOCK, al - s) === b.slice(bl - s - BLOCK, bl - s))
+    s += BLOCK;
+  while (s < max && a.charCodeAt(al - 1 - s) === b.charCodeAt(bl - 1 - s)) s++;
+  return s;
+}
+
+const LINE_BREAK = /\r\n|\r|\n/g;
+
+/**
+ * Row and UTF-16 column of a string index in the text as the parser reads it: parseSource hands
+ * it lone CRs as newlines, so lines end at \n, \r\n and a lone \r (the tree's rows count them).
+ */
+export function pointAt(text: string, index: number): { row: number; column: number } {
   let row = 0;
   let lineStart = 0;
-  for (let i = text.indexOf('\n'); i !== -1 && i < index; i = text.indexOf('\n', i + 1)) {
+  if (index === 0 || text.lastIndexOf('\r', index - 1) < 0) {
+    // No CR before the index (most files): count the newlines.
+    for (let i = text.indexOf('\n'); i !== -1 && i < index; i = text.indexOf('\n', i + 1)) {
+      row++;
+      lineStart = i + 1;
+    }
+    return { row, column: index - lineStart };
+  }
+  LINE_BREAK.lastIndex = 0;
+  // A break counts once its last character is before `index` (the CR of a CRLF is a column).
+  for (
+    let m = LINE_BREAK.exec(text);
+    m && m.index + m[0].length - 1 < index;
+    m = LINE_BREAK.exec(text)
+  ) {
     row++;
-    lineStart = i + 1;
+    lineStart = m.index + m[0].length;
   }
   return { row, column: index - lineStart };
 }

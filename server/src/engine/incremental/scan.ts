@@ -273,8 +273,15 @@ export function fingerprint(
 /** The finding made of a raw finding last time, with the text of its line then. */
 const processedMemo = new WeakMap<RawFinding, { text: string; out: Finding }>();
 
-/** Source lines of the file processed last, by file (kept while its text is the same). */
-const linesOf = new Map<string, { src: string; lines: string[] }>();
+/** Where each line starts, by file (kept while its text is the same). */
+const lineStartsOf = new Map<string, { src: string; starts: number[] }>();
+
+/** Offsets where the lines of a text start. */
+function lineStarts(src: string): number[] {
+  const starts = [0];
+  for (let i = src.indexOf('\n'); i !== -1; i = src.indexOf('\n', i + 1)) starts.push(i + 1);
+  return starts;
+}
 
 export interface ProcessOptions {
   config: ConfigResolver;
@@ -294,18 +301,39 @@ export function processFile(
 ): Finding[] {
   if (raw.length === 0) return [];
   const cfg = file ? options.config.forFile(file.abs) : options.config.forFile(path.resolve(rel));
-  let lines: string[] | null = null;
+  let src: string | null | undefined;
+  let starts: number[] | null = null;
+  // The text of a line, as `src.split(/\r?\n/)[line - 1]` (without splitting every line).
   const lineText = (line: number): string => {
-    if (!lines) {
-      const src = file ? options.sourceOf(file.abs) : null;
-      const known = linesOf.get(rel);
-      if (src && known?.src === src) lines = known.lines;
-      else {
-        lines = src ? src.split(/\r?\n/) : [];
-        if (src && src.length > 20_000) linesOf.set(rel, { src, lines });
+    if (src === undefined) {
+      src = file ? options.sourceOf(file.abs) : null;
+      const known = lineStartsOf.get(rel);
+      if (src && known?.src === src) starts = known.starts;
+      else if (src) {
+        starts = lineStarts(src);
+        if (src.length > 20_000) lineStartsOf.set(rel, { src, starts });
       }
     }
-    return lines[line - 1] ?? '';
+    if (!src || !starts || line < 1 || line > starts.length) return '';
+    const end = line < starts.length ? starts[line] - 1 : src.length;
+    const text = src.slice(starts[line - 1], end);
+    return text.endsWith('\r') && line < starts.length ? text.slice(0, -1) : text;
+  };
+  // Only comments that may suppress something are looked at for each finding.
+  let ignores: Map<number, { line: number; text: string }[]> | null = null;
+  const ignoresAt = (lines: number[]) => {
+    if (!ignores) {
+      ignores = new Map();
+      for (const c of file?.facts.comments ?? []) {
+        if (!c.text.includes('ignore')) continue;
+        const list = ignores.get(c.line);
+        if (list) list.push(c);
+        else ignores.set(c.line, [c]);
+      }
+    }
+    const out: { line: number; text: string }[] = [];
+    for (const l of lines) for (const c of ignores.get(l) ?? []) out.push(c);
+    return out;
   };
   const out: Finding[] = [];
   const seen = new Set<string>();
@@ -315,8 +343,11 @@ export function processFile(
     if (file) {
       const at = [finding.line];
       if (finding.route && finding.route.file === finding.file) at.push(finding.route.line);
-      const suppressed = suppressedCodes(file.facts.comments, at, [finding.line]);
-      if (suppressed.has('*') || suppressed.has(finding.code)) continue;
+      const comments = ignoresAt(at);
+      if (comments.length) {
+        const suppressed = suppressedCodes(comments, at, [finding.line]);
+        if (suppressed.has('*') || suppressed.has(finding.code)) continue;
+      }
     }
     const severity = cfg.severity[finding.code] ?? finding.severity;
     const key = `${finding.code}|${finding.file}|${finding.line}|${finding.column}|${finding.message}`;
@@ -493,6 +524,11 @@ export class FindingStore {
 
   findingsOf(rel: string): Finding[] {
     return this.processed.get(rel) ?? [];
+  }
+
+  /** Files (relative) that have findings. */
+  findingFiles(): string[] {
+    return [...this.processed.keys()];
   }
 
   /** Every file that has raw findings. */

@@ -46,12 +46,9 @@ export function indexOf(f: WorkspaceFile): FileIndex {
 
 export class TracingWorkspace extends Workspace {
   tracing = true;
-  readonly scopes = new Set<string>();
+  /** Scopes names were looked up or evaluated in while tracing: abs -> scopes. */
+  private readonly looked = new Map<string, Set<string>>();
   readonly returns = new Set<string>();
-  /** Name-cache keys by the file of their scope, to forget one file's (see forgetFile). */
-  private readonly keysByFile = new Map<string, Set<string>>();
-  /** The cache key format is the one assumed here (checked on the first miss). */
-  private keysKnown: boolean | null = null;
 
   constructor(files: WorkspaceFile[]) {
     super([]);
@@ -80,18 +77,22 @@ export class TracingWorkspace extends Workspace {
     }
   }
 
+  private trace(ctx: EvalCtx): void {
+    let scopes = this.looked.get(ctx.file.abs);
+    if (!scopes) this.looked.set(ctx.file.abs, (scopes = new Set()));
+    scopes.add(ctx.scope);
+  }
+
+  /** `scopeKey`s of the scopes names were looked up or evaluated in while tracing. */
+  scopes(): Set<string> {
+    const out = new Set<string>();
+    for (const [abs, scopes] of this.looked) for (const s of scopes) out.add(scopeKey(abs, s));
+    return out;
+  }
+
   override lookup(ctx: EvalCtx, name: string, depth = 0): Value {
-    if (this.tracing) this.scopes.add(scopeKey(ctx.file.abs, ctx.scope));
-    if (ctx.bindings?.has(name)) return super.lookup(ctx, name, depth);
-    const cache = this['nameCache'];
-    const key = `${ctx.file.abs}\0${ctx.scope}\0${name}`;
-    if (cache.has(key)) return super.lookup(ctx, name, depth);
-    const v = super.lookup(ctx, name, depth);
-    this.keysKnown ??= cache.has(key);
-    let keys = this.keysByFile.get(ctx.file.abs);
-    if (!keys) this.keysByFile.set(ctx.file.abs, (keys = new Set()));
-    keys.add(key);
-    return v;
+    if (this.tracing) this.trace(ctx);
+    return super.lookup(ctx, name, depth);
   }
 
   /**
@@ -100,24 +101,12 @@ export class TracingWorkspace extends Workspace {
    * when that level did not change.
    */
   forgetFile(abs: string): void {
-    const cache = this['nameCache'];
-    if (this.keysKnown === false) {
-      cache.clear();
-      this.keysByFile.clear();
-      return;
-    }
-    for (const key of this.keysByFile.get(abs) ?? []) cache.delete(key);
-    this.keysByFile.delete(abs);
-  }
-
-  /** Every cached value (to move instance ids after an edit). */
-  cachedValues(): IterableIterator<Value> {
-    return this['nameCache'].values();
+    this.forgetNames(abs);
   }
 
   override eval(ctx: EvalCtx, e: Expr, depth = 0, alias = ''): Value {
     if (this.tracing) {
-      this.scopes.add(scopeKey(ctx.file.abs, ctx.scope));
+      this.trace(ctx);
       if (e.k === 'call') {
         // A call of a workspace function is worth whatever it returns: note whose returns.
         const callee = super.eval(ctx, e.fn, depth + 1);
@@ -152,6 +141,6 @@ export function combineTraced(
   for (const { fn } of model['helpers'].values()) helperNames.add(fn.name);
   return {
     analysis: { report, records, workspace, model, deps, files },
-    relevance: { scopes: workspace.scopes, returns: workspace.returns, helperNames },
+    relevance: { scopes: workspace.scopes(), returns: workspace.returns, helperNames },
   };
 }

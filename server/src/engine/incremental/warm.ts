@@ -1,7 +1,7 @@
 import type { RuleSettings, WorkspaceRule } from '../../../../rules/api';
 import { groupKey } from '../../../../rules/auth/util';
 import type { DepUse } from '../dependencies';
-import type { FuncFacts } from '../facts';
+import type { FuncFacts, ImportFacts } from '../facts';
 import type { Finding, LocalFinding } from '../findings';
 import type { Analysis } from '../index';
 import type { RouteReg, RouterObj } from '../model';
@@ -91,55 +91,112 @@ function scopeOf(code: string): RuleScope | 'global' {
   return RULE_SCOPES[code] ?? 'global';
 }
 
-/** Workspace files each file imports (any scope), and the reverse. */
+/** What an import names: the module, and the submodule `from pkg import name` may be. */
+export interface ImportTargets {
+  module: WorkspaceFile | null;
+  sub: WorkspaceFile | null;
+}
+
+/**
+ * Workspace files each file imports (any scope), and the reverse. Kept by path, so that the
+ * graph of one analysis serves the next one over the same files (`rebind`).
+ */
 export class ImportGraph {
-  private readonly out = new Map<WorkspaceFile, Set<WorkspaceFile>>();
-  private readonly into = new Map<WorkspaceFile, Set<WorkspaceFile>>();
+  private readonly out = new Map<string, Set<string>>();
+  private readonly into = new Map<string, Set<string>>();
+  /** Targets of each import statement, by path, as last computed for its file. */
+  private readonly targetsOf = new WeakMap<
+    ImportFacts,
+    { module: string | null; sub: string | null }
+  >();
+  private byAbs = new Map<string, WorkspaceFile>();
 
   constructor(
-    private readonly ws: Workspace,
+    private ws: Workspace,
     files: WorkspaceFile[],
   ) {
+    this.rebind(ws, files);
     for (const f of files) this.set(f);
+  }
+
+  /**
+   * Serve another analysis of the same files (same paths and module names): files whose
+   * imports changed must be `set` again.
+   */
+  rebind(ws: Workspace, files: WorkspaceFile[]): void {
+    this.ws = ws;
+    this.byAbs = new Map(files.map((f) => [f.abs, f]));
   }
 
   /** (Re)compute the imports of a file. */
   set(f: WorkspaceFile): void {
-    for (const m of this.out.get(f) ?? []) this.into.get(m)?.delete(f);
-    const targets = new Set<WorkspaceFile>();
+    for (const m of this.out.get(f.abs) ?? []) this.into.get(m)?.delete(f.abs);
+    const targets = new Set<string>();
     for (const imp of f.facts.imports) {
-      const m = this.ws.importedModule(imp, f);
-      if (m) targets.add(m);
+      const module = this.ws.importedModule(imp, f)?.abs ?? null;
+      let sub: string | null = null;
       if (imp.name !== null && imp.name !== '*') {
         // `from pkg import mod` may name a submodule.
-        const sub = this.ws.importedModule(
-          { ...imp, module: imp.module ? `${imp.module}.${imp.name}` : imp.name, name: null },
-          f,
-        );
-        if (sub) targets.add(sub);
+        sub =
+          this.ws.importedModule(
+            { ...imp, module: imp.module ? `${imp.module}.${imp.name}` : imp.name, name: null },
+            f,
+          )?.abs ?? null;
       }
+      this.targetsOf.set(imp, { module, sub });
+      if (module) targets.add(module);
+      if (sub) targets.add(sub);
     }
-    targets.delete(f);
-    this.out.set(f, targets);
+    targets.delete(f.abs);
+    this.out.set(f.abs, targets);
     for (const m of targets) {
       let s = this.into.get(m);
       if (!s) this.into.set(m, (s = new Set()));
-      s.add(f);
+      s.add(f.abs);
     }
   }
 
-  private closure(f: WorkspaceFile, edges: Map<WorkspaceFile, Set<WorkspaceFile>>) {
-    const seen = new Set<WorkspaceFile>([f]);
-    const todo = [f];
+  /** What an import of file `f` names (as `set` found it). */
+  targets(imp: ImportFacts, f: WorkspaceFile): ImportTargets {
+    let t = this.targetsOf.get(imp);
+    if (!t) {
+      this.set(f);
+      t = this.targetsOf.get(imp) ?? { module: null, sub: null };
+    }
+    return {
+      module: t.module ? (this.byAbs.get(t.module) ?? null) : null,
+      sub: t.sub ? (this.byAbs.get(t.sub) ?? null) : null,
+    };
+  }
+
+  private files(paths: Iterable<string>): Set<WorkspaceFile> {
+    const out = new Set<WorkspaceFile>();
+    for (const p of paths) {
+      const f = this.byAbs.get(p);
+      if (f) out.add(f);
+    }
+    return out;
+  }
+
+  private closure(f: WorkspaceFile, edges: Map<string, Set<string>>): Set<WorkspaceFile> {
+    const seen = new Set<string>([f.abs]);
+    const todo = [f.abs];
     while (todo.length) {
-      const x = todo.pop() as WorkspaceFile;
+      const x = todo.pop() as string;
       for (const y of edges.get(x) ?? [])
         if (!seen.has(y)) {
           seen.add(y);
           todo.push(y);
         }
     }
-    return seen;
+    const out = this.files(seen);
+    out.add(f);
+    return out;
+  }
+
+  /** The files that import a file directly. */
+  importers(f: WorkspaceFile): Set<WorkspaceFile> {
+    return this.files(this.into.get(f.abs) ?? []);
   }
 
   /** The file and every file that imports it, directly or not. */
@@ -169,6 +226,8 @@ export interface WarmState {
   groups?: Map<string, RouteRecord[]> | null;
   /** Position of each route in the route order (which a warm edit does not change). */
   order?: Map<RouteRecord, number>;
+  /** A warm update started changing the analysis in place (it is not the one before). */
+  patched?: boolean;
 }
 
 function groupsOf(w: WarmState): Map<string, RouteRecord[]> {
@@ -228,7 +287,7 @@ function taintKey(f: Omit<Finding, 'fingerprint'>): string {
 }
 
 /** Files reachable through imports from some files (memoized per file). */
-class Reach {
+export class Reach {
   private readonly memo = new Map<WorkspaceFile, Set<WorkspaceFile>>();
 
   constructor(private readonly imports: ImportGraph) {}
@@ -358,6 +417,7 @@ export function warmUpdate(
 
   lap('signature');
   // ---- facts: keep the objects the analysis points at ---------------------------------------
+  w.patched = true;
   const oldEvalsInX = (X.facts.taint?.funcs ?? []).some((s) => s.evals.length > 0);
   const subst = new Map<object, object>();
   for (let i = 0; i < oldP.objects.length; i++) {
@@ -370,7 +430,7 @@ export function warmUpdate(
   const ws = w.analysis.workspace;
   ws['index'].set(X, indexOf(X));
   if (ws instanceof TracingWorkspace) ws.forgetFile(abs);
-  else ws['nameCache'].clear();
+  else ws.forgetNames(null);
 
   // Functions (and classes) whose statements changed: what rules read from bodies is theirs.
   const changedFns = new Set<FuncFacts>();
@@ -470,7 +530,7 @@ export function warmUpdate(
   // Lines moved: instance ids cached in the name cache and dependency trees cached by the
   // DependencyAnalyzer (both stay: what they say did not change) move too.
   if (shifted) {
-    if (ws instanceof TracingWorkspace) for (const v of ws.cachedValues()) remapValue(v);
+    for (const v of ws.cachedValues()) remapValue(v);
     for (const t of analysis.deps['treeCache'].values()) remapNodes(t.children);
   }
   const next: Analysis = { ...analysis };
@@ -670,6 +730,7 @@ export function warmUpdate(
     ))
       touched.add(f);
 
+  w.patched = false;
   return {
     analysis: next,
     touched,
@@ -687,7 +748,7 @@ export function warmUpdate(
  * longer wins, the routes outside T that may reach the sink run again with T to find the new
  * one. Returns the files whose raw findings changed.
  */
-function mergeTaint(
+export function mergeTaint(
   w: WarmState,
   analysis: Analysis,
   X: WorkspaceFile,
@@ -696,6 +757,8 @@ function mergeTaint(
   taintFiles: Set<WorkspaceFile>,
   dropped: RawFinding[],
   reach: Reach,
+  /** Routes outside T may reach sinks in X too (else only T reaches them). */
+  sinksInXShared = false,
 ): Set<string> {
   const records = analysis.records;
   if (!w.order) {
@@ -757,7 +820,7 @@ function mergeTaint(
   const oldWinner = new Map<string, RawFinding>();
   // Sinks in the edited file are only reached through T: no old winner to worry about there.
   for (const raw of dropped)
-    if (raw.finding.file !== X.rel) oldWinner.set(taintKey(raw.finding), raw);
+    if (sinksInXShared || raw.finding.file !== X.rel) oldWinner.set(taintKey(raw.finding), raw);
   for (const [key, raw] of freshByKey) {
     const c = carried.get(key);
     if (c) {

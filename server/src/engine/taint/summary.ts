@@ -1,4 +1,5 @@
 import type { Node, Tree } from 'web-tree-sitter';
+import { isTestPath } from '../discovery';
 import {
   DIRECT,
   dottedName,
@@ -30,6 +31,7 @@ import {
   REQUEST_TYPES,
   SAFE_TYPES,
   SANITIZERS,
+  VALIDATING_CALLS,
   SHELL_CALLS,
   SHELL_FLAGS,
   SHELL_PROGRAMS,
@@ -537,15 +539,19 @@ class FunctionWalker {
         return;
       }
       case 'try_statement': {
+        const beforeBody = cloneEnv(this.env);
         this.block(S.field(node, 'body'));
         const afterBody = this.env;
         const outs: Env[] = [afterBody];
+        // The body may raise before any of it ran (`ZoneInfo(tz)` raising is the check): a
+        // handler that does not stop sees the values as they were before, and after.
+        const atHandler = mergeEnvs([afterBody, beforeBody]);
         let elseNode: Node | null = null;
         let finallyNode: Node | null = null;
         for (const c of S.named(node)) {
           if (!c) continue;
           if (S.type(c) === 'except_clause' || S.type(c) === 'except_group_clause') {
-            this.env = cloneEnv(afterBody);
+            this.env = cloneEnv(atHandler);
             const b = S.named(c).find((x) => x && S.type(x) === 'block') ?? null;
             this.block(b);
             if (!terminates(b)) outs.push(this.env);
@@ -1813,6 +1819,12 @@ class FunctionWalker {
     const last = canon ? (canon.split('.').pop() ?? '') : '';
     const isBuiltinName = canon !== null && !canon.includes('.') && this.isBuiltin(canon);
     if (canon) {
+      const validates = VALIDATING_CALLS.get(canon);
+      if (validates !== undefined) {
+        // `ZoneInfo(tz)` raises unless `tz` is valid: `tz` is checked from here on.
+        const key = this.keyOf(this.arg(p, 0, ['key', 'zone'])?.node ?? null);
+        if (key) this.applyChecks([{ key, mask: validates }]);
+      }
       const cleans = SANITIZERS.get(canon);
       if (cleans !== undefined)
         return mark(
@@ -2060,6 +2072,10 @@ function safeFieldsOf(cls: Node): string[] {
 
 /** Compute the taint summaries of every function in a parsed file. */
 export function computeTaintFacts(tree: Tree, facts: ModuleFacts, shared?: FileNodes): TaintFacts {
+  // Test code is never served: flows start at route handlers outside tests (routes in test
+  // files are scaffolding, see rules/auth/util.ts), and application code does not call into
+  // tests. Tests are a third to a half of large repositories, so skipping them is a large saving.
+  if (isTestPath(facts.file)) return { funcs: [], safeFields: {} };
   const outer = S;
   S = shared ?? new FileNodes(tree.rootNode);
   try {

@@ -84,6 +84,10 @@ export const SAFE_TYPES = new Set([
   'IPv4Address',
   'IPv6Address',
   'IPvAnyAddress',
+  // Time zones: validated against the zone database (pydantic-extra-types `TimeZoneName`,
+  // pydantic's `ZoneInfo` support): a zone key, never free text.
+  'ZoneInfo',
+  'TimeZoneName',
 ]);
 
 /** Parameter annotations that are framework objects, never user input themselves. */
@@ -102,6 +106,20 @@ export const FRAMEWORK_TYPES = new Set([
   'AsyncEngine',
   'Redis',
   'Settings',
+]);
+
+/**
+ * Time zone lookups by key. `ZoneInfo(key)` raises unless the key is a normalized relative path
+ * naming a TZif file in the zone database (no `..`, not absolute, no quotes or spaces), so a key
+ * it accepts is a zone name like `Europe/Paris`; `pytz.timezone` checks its zone list the same
+ * way. Not `ZoneInfo.from_file(f, key=...)`: that key is taken as given.
+ */
+const TIME_ZONE_LOOKUPS = new Set([
+  'zoneinfo.ZoneInfo',
+  'zoneinfo.ZoneInfo.no_cache',
+  'backports.zoneinfo.ZoneInfo',
+  'backports.zoneinfo.ZoneInfo.no_cache',
+  'pytz.timezone',
 ]);
 
 /** Calls whose result is safe for the given rules (the argument is sanitized). */
@@ -132,7 +150,16 @@ export const SANITIZERS = new Map<string, number>(
     'psycopg.sql.Literal': R.INJ001,
     'pymysql.converters.escape_string': R.INJ001,
     'MySQLdb.escape_string': R.INJ001,
+    ...Object.fromEntries([...TIME_ZONE_LOOKUPS].map((name) => [name, ALL_RULES])),
   }),
+);
+
+/**
+ * Calls that raise unless their first argument is valid: once one returns, the argument is
+ * safe for these rules on the path that continues (like a guard clause), and so is its result.
+ */
+export const VALIDATING_CALLS = new Map<string, number>(
+  [...TIME_ZONE_LOOKUPS].map((name) => [name, ALL_RULES]),
 );
 
 /** Calls whose result carries no taint at all (numbers, hashes, parsed scalars). */
@@ -396,6 +423,9 @@ export const EXTERNAL_ROOTS = new Set([
   'orjson',
   'ujson',
   'cgi',
+  'zoneinfo',
+  'backports',
+  'pytz',
 ]);
 
 /** Shells and interpreters whose `-c` argument is a command line, not a plain argument. */
