@@ -1451,6 +1451,8 @@ function snapshotServer(dest: string): string {
     'worker.js',
     'tree-sitter-python.wasm',
     'web-tree-sitter.wasm',
+    // Loaded after a parser fault, for a fresh WebAssembly instance (engine/parser.ts).
+    'web-tree-sitter.cjs',
   ]) {
     const from = path.join(dist, name);
     if (!fs.existsSync(from)) throw new Error(`${from} is missing: run \`npm run build\` first`);

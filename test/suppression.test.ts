@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { analyzeWorkspace, scanWorkspace } from '../server/src/engine/index';
@@ -73,6 +74,28 @@ describe('suppression comments: real rules', () => {
       'AUTH001 POST /internal/g', // `ignored-by-mistake` is not a directive
       `AUTH007 ${overrideLine}`, // ignore[AUTH001] there names another code
     ]);
+  });
+});
+
+describe('suppression comments: line endings', () => {
+  it('a lone-CR or CRLF copy gives the same findings and fingerprints as the LF original', async () => {
+    const lf = await scanWorkspace({ roots: [DIR], cwd: DIR });
+    const key = (f: { code: string; file: string; line: number; fingerprint: string }) =>
+      `${f.code} ${f.file}:${f.line} ${f.fingerprint}`;
+    assert.ok(lf.findings.length > 3, `${lf.findings.length} findings`);
+    for (const eol of ['\r', '\r\n']) {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lens-eol-'));
+      try {
+        for (const name of fs.readdirSync(DIR)) {
+          const text = fs.readFileSync(path.join(DIR, name), 'utf8');
+          fs.writeFileSync(path.join(dir, name), text.replace(/\n/g, eol));
+        }
+        const other = await scanWorkspace({ roots: [dir], cwd: dir });
+        assert.deepEqual(other.findings.map(key), lf.findings.map(key), JSON.stringify(eol));
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    }
   });
 });
 

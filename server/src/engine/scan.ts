@@ -329,7 +329,8 @@ export function scanAnalysis(analysis: Analysis, options: ScanOptions): Finding[
     if (!lines) {
       const f = filesByRel.get(rel);
       const src = f ? options.sourceOf(f.abs) : null;
-      lines = src ? src.split(/\r?\n/) : [];
+      // Lone CRs end lines too: line numbers are the parser's.
+      lines = src ? src.split(/\r\n|\r|\n/) : [];
       lineCache.set(rel, lines);
     }
     return lines[line - 1] ?? '';

@@ -277,9 +277,14 @@ const processedMemo = new WeakMap<RawFinding, { text: string; out: Finding }>();
 const lineStartsOf = new Map<string, { src: string; starts: number[] }>();
 
 /** Offsets where the lines of a text start. */
+/** Where each line starts; lines end at \n, \r\n and a lone \r, as the parser counts them. */
 function lineStarts(src: string): number[] {
   const starts = [0];
-  for (let i = src.indexOf('\n'); i !== -1; i = src.indexOf('\n', i + 1)) starts.push(i + 1);
+  if (!src.includes('\r')) {
+    for (let i = src.indexOf('\n'); i !== -1; i = src.indexOf('\n', i + 1)) starts.push(i + 1);
+    return starts;
+  }
+  for (const m of src.matchAll(/\r\n|\r|\n/g)) starts.push(m.index + m[0].length);
   return starts;
 }
 
@@ -303,7 +308,7 @@ export function processFile(
   const cfg = file ? options.config.forFile(file.abs) : options.config.forFile(path.resolve(rel));
   let src: string | null | undefined;
   let starts: number[] | null = null;
-  // The text of a line, as `src.split(/\r?\n/)[line - 1]` (without splitting every line).
+  // The text of a line, as `src.split(/\r\n|\r|\n/)[line - 1]` (without splitting every line).
   const lineText = (line: number): string => {
     if (src === undefined) {
       src = file ? options.sourceOf(file.abs) : null;
