@@ -6,7 +6,9 @@ import type {
   Rule,
   RuleMeta,
   RuleSettings,
+  WorkspaceContext,
   WorkspaceReport,
+  WorkspaceRule,
 } from '../../../rules/api';
 import { RULES } from '../../../rules/index';
 import { FileNodes, type ModuleFacts } from './facts';
@@ -229,8 +231,12 @@ const EXPOSURE_RANK: Record<Exposure, number> = {
   scoped: 0,
 };
 
+export function exposureRank(e: Exposure): number {
+  return EXPOSURE_RANK[e];
+}
+
 /** Routes by handler (`rel#qualname`), most exposed first. */
-function routesByHandler(records: RouteRecord[]): Map<string, RouteRecord[]> {
+export function routesByHandler(records: RouteRecord[]): Map<string, RouteRecord[]> {
   const map = new Map<string, RouteRecord[]>();
   for (const r of records) {
     if (!r.handler) continue;
@@ -272,14 +278,30 @@ export function severityFor(
   return lowerSeverity(base);
 }
 
-function fingerprint(code: string, rel: string, fn: string | null, lineText: string): string {
+const fingerprints = new Map<string, string>();
+
+/** A finding's fingerprint: FNV-1a over code points of code, file, function and line text (memoized). */
+export function fingerprint(
+  code: string,
+  rel: string,
+  fn: string | null,
+  lineText: string,
+): string {
   const norm = lineText.replace(/\s+/g, ' ').trim();
+  const text = `${code}|${rel}|${fn ?? ''}|${norm}`;
+  const known = fingerprints.get(text);
+  if (known) return known;
   let h = 2166136261;
-  for (const ch of `${code}|${rel}|${fn ?? ''}|${norm}`) {
-    h ^= ch.codePointAt(0) ?? 0;
+  for (let i = 0; i < text.length;) {
+    const cp = text.codePointAt(i) as number;
+    h ^= cp;
     h = Math.imul(h, 16777619) >>> 0;
+    i += cp > 0xffff ? 2 : 1;
   }
-  return h.toString(16).padStart(8, '0');
+  const out = h.toString(16).padStart(8, '0');
+  if (fingerprints.size > 100_000) fingerprints.clear();
+  fingerprints.set(text, out);
+  return out;
 }
 
 /**
@@ -305,12 +327,95 @@ export function suppressedCodes(
   return codes;
 }
 
-function enabled(code: string, cfg: EffectiveConfig): boolean {
+/** Whether a rule code is selected by a file's configuration. */
+export function enabled(code: string, cfg: EffectiveConfig): boolean {
   const matches = (sel: string): boolean => sel === 'ALL' || code === sel || code.startsWith(sel);
   if (cfg.select && !cfg.select.some(matches)) return false;
   if (cfg.ignore.some(matches)) return false;
   if (cfg.fileIgnores.some(matches)) return false;
   return true;
+}
+
+export interface RawFinding {
+  finding: Omit<Finding, 'fingerprint'>;
+  /** Enclosing function of a file-rule finding (part of the fingerprint). */
+  fn: string | null;
+  /** Code of the rule that reported it (for LENS000, the rule that failed). */
+  rule: string;
+  /** The route it is reported on (`finding.route`), when there is one. */
+  owner?: RouteRecord;
+}
+
+/** Settings the workspace rules see: the union over the configurations of every file. */
+export function ruleSettings(analysis: Analysis, config: ConfigResolver): RuleSettings {
+  const publicRoutes = new Set<string>();
+  const authDependencies = new Set<string>();
+  const seen = new Set<EffectiveConfig>();
+  for (const f of analysis.files) {
+    const cfg = config.forFile(f.abs);
+    if (seen.has(cfg)) continue;
+    seen.add(cfg);
+    for (const g of cfg.publicRoutes) publicRoutes.add(g);
+    for (const a of cfg.authDependencies) authDependencies.add(a);
+  }
+  return { publicRoutes: [...publicRoutes], authDependencies: [...authDependencies] };
+}
+
+/** Run one workspace rule over a context; its reports (or its failure) as raw findings. */
+export function runWorkspaceRule(
+  rule: WorkspaceRule,
+  ctx: Omit<WorkspaceContext, 'report'>,
+): RawFinding[] {
+  const meta = rule.meta;
+  const out: RawFinding[] = [];
+  try {
+    rule.checkWorkspace({
+      ...ctx,
+      report(r: WorkspaceReport): void {
+        out.push({
+          fn: null,
+          rule: meta.code,
+          finding: {
+            code: meta.code,
+            slug: meta.slug,
+            severity: r.severity ?? meta.defaultSeverity,
+            message: r.message,
+            file: r.file,
+            line: r.line,
+            column: r.column ?? 0,
+            endLine: r.endLine ?? r.line,
+            endColumn: r.endColumn ?? r.column ?? 0,
+            route: r.route ?? null,
+            related: r.related ?? [],
+            flow: r.flow ?? null,
+            fixes: r.fixes ?? [],
+          },
+        });
+      },
+    });
+  } catch (err) {
+    // What the rule reported before failing stays, plus the failure.
+    out.push({
+      fn: null,
+      rule: meta.code,
+      finding: {
+        code: 'LENS000',
+        slug: 'internal-error',
+        severity: 'info',
+        message: `internal error in ${meta.code}: ${err instanceof Error ? err.message : String(err)}`,
+        file: ctx.analysis.files[0]?.rel ?? '.',
+        line: 1,
+        column: 0,
+        endLine: 1,
+        endColumn: 0,
+        route: null,
+        related: [],
+        flow: null,
+        fixes: [],
+      },
+    });
+  }
+  return out;
 }
 
 export interface ScanOptions {
@@ -370,71 +475,11 @@ export function scanAnalysis(analysis: Analysis, options: ScanOptions): Finding[
     }
   }
 
-  // Workspace rules see one set of settings: the union over the configs of every file.
-  const publicRoutes = new Set<string>();
-  const authDependencies = new Set<string>();
-  const seenConfigs = new Set<EffectiveConfig>();
-  for (const f of analysis.files) {
-    const cfg = options.config.forFile(f.abs);
-    if (seenConfigs.has(cfg)) continue;
-    seenConfigs.add(cfg);
-    for (const g of cfg.publicRoutes) publicRoutes.add(g);
-    for (const a of cfg.authDependencies) authDependencies.add(a);
-  }
-  const settings: RuleSettings = {
-    publicRoutes: [...publicRoutes],
-    authDependencies: [...authDependencies],
-  };
+  const settings = ruleSettings(analysis, options.config);
   for (const rule of RULES) {
     if (rule.kind !== 'workspace') continue;
-    const meta = rule.meta;
-    try {
-      rule.checkWorkspace({
-        analysis,
-        routes: records,
-        settings,
-        localFindings,
-        report(r: WorkspaceReport): void {
-          raw.push({
-            fn: null,
-            finding: {
-              code: meta.code,
-              slug: meta.slug,
-              severity: r.severity ?? meta.defaultSeverity,
-              message: r.message,
-              file: r.file,
-              line: r.line,
-              column: r.column ?? 0,
-              endLine: r.endLine ?? r.line,
-              endColumn: r.endColumn ?? r.column ?? 0,
-              route: r.route ?? null,
-              related: r.related ?? [],
-              flow: r.flow ?? null,
-              fixes: r.fixes ?? [],
-            },
-          });
-        },
-      });
-    } catch (err) {
-      raw.push({
-        fn: null,
-        finding: {
-          code: 'LENS000',
-          slug: 'internal-error',
-          severity: 'info',
-          message: `internal error in ${meta.code}: ${err instanceof Error ? err.message : String(err)}`,
-          file: analysis.files[0]?.rel ?? '.',
-          line: 1,
-          column: 0,
-          endLine: 1,
-          endColumn: 0,
-          route: null,
-          related: [],
-          flow: null,
-          fixes: [],
-        },
-      });
-    }
+    for (const r of runWorkspaceRule(rule, { analysis, routes: records, settings, localFindings }))
+      raw.push(r);
   }
 
   const out: Finding[] = [];

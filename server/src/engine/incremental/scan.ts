@@ -1,25 +1,33 @@
 import * as path from 'node:path';
-import type {
-  RuleSettings,
-  WorkspaceContext,
-  WorkspaceReport,
-  WorkspaceRule,
-} from '../../../../rules/api';
+import type { WorkspaceRule } from '../../../../rules/api';
 import { RULES } from '../../../../rules/index';
 import type { Finding, LocalFinding } from '../findings';
 import type { Analysis } from '../index';
 import type { RouteRecord } from '../routes';
 import {
+  enabled,
+  fingerprint,
   routeForFunction,
   routeSummary,
+  routesByHandler,
   ruleMeta,
+  ruleSettings,
+  runWorkspaceRule,
   severityFor,
   suppressedCodes,
   type ConfigResolver,
-  type EffectiveConfig,
+  type RawFinding,
 } from '../scan';
-import type { Exposure } from '../types';
 import type { WorkspaceFile } from '../workspace';
+
+// Shared with scanAnalysis; the incremental modules import them from here.
+export {
+  exposureRank,
+  routesByHandler,
+  ruleSettings,
+  runWorkspaceRule,
+  type RawFinding,
+} from '../scan';
 
 /**
  * `scanAnalysis()` (scan.ts) in pieces that can be redone for part of a workspace: raw findings
@@ -28,16 +36,6 @@ import type { WorkspaceFile } from '../workspace';
  * by file, so that an edit re-processes only the files it touches. Given the same raw findings
  * it produces what scanAnalysis produces (test/incremental.test.ts compares them).
  */
-
-export interface RawFinding {
-  finding: Omit<Finding, 'fingerprint'>;
-  /** Enclosing function of a file-rule finding (part of the fingerprint). */
-  fn: string | null;
-  /** Code of the rule that reported it (for LENS000, the rule that failed). */
-  rule: string;
-  /** The route it is reported on (`finding.route`), when there is one. */
-  owner?: RouteRecord;
-}
 
 /** Key of a route as findings name it (`Finding.route`). */
 export function routeKey(r: {
@@ -62,33 +60,6 @@ export function setOwners(raws: RawFinding[], routes: RouteRecord[]): void {
 export const WORKSPACE_RULES: WorkspaceRule[] = RULES.filter(
   (r): r is WorkspaceRule => r.kind === 'workspace',
 );
-
-const EXPOSURE_RANK: Record<Exposure, number> = {
-  public: 4,
-  unknown: 3,
-  middleware: 2,
-  authenticated: 1,
-  scoped: 0,
-};
-
-export function exposureRank(e: Exposure): number {
-  return EXPOSURE_RANK[e];
-}
-
-/** Routes by handler (`rel#qualname`), most exposed first (as scan.ts). */
-export function routesByHandler(records: RouteRecord[]): Map<string, RouteRecord[]> {
-  const map = new Map<string, RouteRecord[]>();
-  for (const r of records) {
-    if (!r.handler) continue;
-    const key = `${r.handler.file.rel}#${r.handler.fn.qualname}`;
-    const list = map.get(key);
-    if (list) list.push(r);
-    else map.set(key, [r]);
-  }
-  for (const list of map.values())
-    list.sort((a, b) => EXPOSURE_RANK[b.route.exposure] - EXPOSURE_RANK[a.route.exposure]);
-  return map;
-}
 
 const localMemo = new WeakMap<LocalFinding, RawFinding>();
 
@@ -164,119 +135,12 @@ function localOne(
   };
 }
 
-/** Settings the workspace rules see: the union over the configurations of every file. */
-export function ruleSettings(analysis: Analysis, config: ConfigResolver): RuleSettings {
-  const publicRoutes = new Set<string>();
-  const authDependencies = new Set<string>();
-  const seen = new Set<EffectiveConfig>();
-  for (const f of analysis.files) {
-    const cfg = config.forFile(f.abs);
-    if (seen.has(cfg)) continue;
-    seen.add(cfg);
-    for (const g of cfg.publicRoutes) publicRoutes.add(g);
-    for (const a of cfg.authDependencies) authDependencies.add(a);
-  }
-  return { publicRoutes: [...publicRoutes], authDependencies: [...authDependencies] };
-}
-
-/** Run one workspace rule over a context; its reports (or its failure) as raw findings. */
-export function runWorkspaceRule(
-  rule: WorkspaceRule,
-  ctx: Omit<WorkspaceContext, 'report'>,
-): RawFinding[] {
-  const meta = rule.meta;
-  const out: RawFinding[] = [];
-  try {
-    rule.checkWorkspace({
-      ...ctx,
-      report(r: WorkspaceReport): void {
-        out.push({
-          fn: null,
-          rule: meta.code,
-          finding: {
-            code: meta.code,
-            slug: meta.slug,
-            severity: r.severity ?? meta.defaultSeverity,
-            message: r.message,
-            file: r.file,
-            line: r.line,
-            column: r.column ?? 0,
-            endLine: r.endLine ?? r.line,
-            endColumn: r.endColumn ?? r.column ?? 0,
-            route: r.route ?? null,
-            related: r.related ?? [],
-            flow: r.flow ?? null,
-            fixes: r.fixes ?? [],
-          },
-        });
-      },
-    });
-  } catch (err) {
-    // As scanAnalysis: what the rule reported before failing stays, plus the failure.
-    out.push({
-      fn: null,
-      rule: meta.code,
-      finding: {
-        code: 'LENS000',
-        slug: 'internal-error',
-        severity: 'info',
-        message: `internal error in ${meta.code}: ${err instanceof Error ? err.message : String(err)}`,
-        file: ctx.analysis.files[0]?.rel ?? '.',
-        line: 1,
-        column: 0,
-        endLine: 1,
-        endColumn: 0,
-        route: null,
-        related: [],
-        flow: null,
-        fixes: [],
-      },
-    });
-  }
-  return out;
-}
-
-function enabled(code: string, cfg: EffectiveConfig): boolean {
-  const matches = (sel: string): boolean => sel === 'ALL' || code === sel || code.startsWith(sel);
-  if (cfg.select && !cfg.select.some(matches)) return false;
-  if (cfg.ignore.some(matches)) return false;
-  if (cfg.fileIgnores.some(matches)) return false;
-  return true;
-}
-
-const fingerprints = new Map<string, string>();
-
-/** scan.ts' fingerprint (FNV-1a over code points), memoized. */
-export function fingerprint(
-  code: string,
-  rel: string,
-  fn: string | null,
-  lineText: string,
-): string {
-  const norm = lineText.replace(/\s+/g, ' ').trim();
-  const text = `${code}|${rel}|${fn ?? ''}|${norm}`;
-  const known = fingerprints.get(text);
-  if (known) return known;
-  let h = 2166136261;
-  for (let i = 0; i < text.length;) {
-    const cp = text.codePointAt(i) as number;
-    h ^= cp;
-    h = Math.imul(h, 16777619) >>> 0;
-    i += cp > 0xffff ? 2 : 1;
-  }
-  const out = h.toString(16).padStart(8, '0');
-  if (fingerprints.size > 100_000) fingerprints.clear();
-  fingerprints.set(text, out);
-  return out;
-}
-
 /** The finding made of a raw finding last time, with the text of its line then. */
 const processedMemo = new WeakMap<RawFinding, { text: string; out: Finding }>();
 
 /** Where each line starts, by file (kept while its text is the same). */
 const lineStartsOf = new Map<string, { src: string; starts: number[] }>();
 
-/** Offsets where the lines of a text start. */
 /** Where each line starts; lines end at \n, \r\n and a lone \r, as the parser counts them. */
 function lineStarts(src: string): number[] {
   const starts = [0];
