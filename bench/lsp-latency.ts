@@ -255,7 +255,8 @@ export function script(big: Doc, deps: Doc): Step[] {
   return steps;
 }
 
-function percentile(xs: number[], p: number): number {
+/** The p-quantile (0..1) of a sample, by rank (NaN when empty). */
+export function percentile(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
   return s.length ? s[Math.min(s.length - 1, Math.floor(p * s.length))] : NaN;
 }

@@ -36,7 +36,7 @@ import {
   StreamMessageReader,
   StreamMessageWriter,
 } from 'vscode-jsonrpc/node';
-import { Doc, generateLatencyProject } from '../bench/lsp-latency';
+import { Doc, generateLatencyProject, percentile } from '../bench/lsp-latency';
 import { rng, type Rng } from './fuzz';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -94,11 +94,6 @@ function parseArgs(argv: string[]): Options {
 
 // ---------------------------------------------------------------------------------------------
 // Statistics
-
-function percentile(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length ? s[Math.min(s.length - 1, Math.floor(p * s.length))] : NaN;
-}
 
 interface Stats {
   n: number;

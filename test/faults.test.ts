@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { analyzeWorkspace, scanWorkspace } from '../server/src/engine/index';
 import { checkAnalysis } from '../scripts/fuzz';
+import { SMALL_APP as APP } from './smallApp';
 
 /**
  * Workspace faults: symlink loops, unreadable folders and files, files deleted or changed during
@@ -23,23 +24,6 @@ const ROOT = path.resolve(__dirname, '..');
 const CLI = path.join(ROOT, 'bin', 'fastapi-lens.js');
 const BUILT = fs.existsSync(path.join(ROOT, 'dist', 'cli.js'));
 const NOT_BUILT = 'dist/cli.js is not built (npm run build)';
-
-const APP = `from fastapi import Depends, FastAPI
-from fastapi.security import OAuth2PasswordBearer
-
-app = FastAPI()
-oauth2 = OAuth2PasswordBearer(tokenUrl="token")
-
-
-@app.get("/open")
-def open_route():
-    return {"ok": True}
-
-
-@app.get("/closed")
-def closed_route(token: str = Depends(oauth2)):
-    return {"token": token}
-`;
 
 let tmp: string;
 before(() => {

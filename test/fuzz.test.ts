@@ -24,6 +24,7 @@ import {
   type CorpusFile,
   type FileOutcome,
 } from '../scripts/fuzz';
+import { SMALL_APP as APP } from './smallApp';
 
 /**
  * Fuzzing with a fixed seed and a bounded count (the long run is `npm run fuzz`, see
@@ -45,23 +46,6 @@ const CLI = path.join(ROOT, 'bin', 'fastapi-lens.js');
 const BUILT_CLI = fs.existsSync(path.join(ROOT, 'dist', 'cli.js'));
 const SERVER = path.join(ROOT, 'dist', 'server.js');
 const MB = 1024 * 1024;
-
-const APP = `from fastapi import Depends, FastAPI
-from fastapi.security import OAuth2PasswordBearer
-
-app = FastAPI()
-oauth2 = OAuth2PasswordBearer(tokenUrl="token")
-
-
-@app.get("/open")
-def open_route():
-    return {"ok": True}
-
-
-@app.get("/closed")
-def closed_route(token: str = Depends(oauth2)):
-    return {"token": token}
-`;
 
 let parser: Parser;
 let tmp: string;

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { analyzeWorkspace, type DependencyNode, type Route } from '../server/src/engine/index';
+import { oracleTargets } from './oracle/targets';
 
 /**
  * Real FastAPI is the ground truth: for every fixture app that Debian's FastAPI can import,
@@ -59,19 +59,7 @@ function ours(route: Route): { key: string; deps: string[] } {
 const skip = fastapiAvailable();
 if (skip) console.warn(`\n!!! SKIPPING the FastAPI oracle tests: ${skip}\n`);
 
-const targets: { dir: string; app: string }[] = [];
-for (const base of [path.join(__dirname, 'fixtures', 'routes'), path.join(ROOT, 'examples')]) {
-  if (!fs.existsSync(base)) continue;
-  for (const e of fs.readdirSync(base, { withFileTypes: true })) {
-    const dir = path.join(base, e.name);
-    const oracle = path.join(dir, 'oracle.json');
-    if (e.isDirectory() && fs.existsSync(oracle))
-      targets.push({
-        dir,
-        app: (JSON.parse(fs.readFileSync(oracle, 'utf8')) as { app: string }).app,
-      });
-  }
-}
+const targets = oracleTargets();
 
 describe(
   'FastAPI oracle: our inventory equals what FastAPI builds',

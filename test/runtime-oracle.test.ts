@@ -5,6 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { analyzeWorkspace, type Route } from '../server/src/engine/index';
+import { oracleTargets } from './oracle/targets';
 
 /**
  * Runtime oracle: real FastAPI (Debian's 0.92 through /usr/bin/python3) answers an anonymous
@@ -56,19 +57,7 @@ function unavailable(): string | null {
 const skip = unavailable();
 if (skip) console.warn(`\n!!! SKIPPING the runtime oracle tests: ${skip}\n`);
 
-const targets: { dir: string; app: string }[] = [];
-for (const base of [path.join(__dirname, 'fixtures', 'routes'), path.join(ROOT, 'examples')]) {
-  if (!fs.existsSync(base)) continue;
-  for (const e of fs.readdirSync(base, { withFileTypes: true })) {
-    const dir = path.join(base, e.name);
-    const oracle = path.join(dir, 'oracle.json');
-    if (e.isDirectory() && fs.existsSync(oracle))
-      targets.push({
-        dir,
-        app: (JSON.parse(fs.readFileSync(oracle, 'utf8')) as { app: string }).app,
-      });
-  }
-}
+const targets = oracleTargets();
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lens-runtime-oracle-'));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));

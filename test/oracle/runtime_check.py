@@ -34,7 +34,6 @@ Output: {"routes": [...]}, one entry per (route, method), in registration order:
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import re
@@ -45,26 +44,10 @@ from typing import Any, Dict, List, Optional, Set, Tuple
 # Never leave __pycache__ folders behind.
 sys.dont_write_bytecode = True
 
+# Imports the app as the inventory oracle does (same path set-up; script folder is on sys.path).
+from dump_routes import _load  # noqa: E402
+
 PARAM = re.compile(r"\{[^{}]*\}")
-
-
-def _setup_path(root: str) -> None:
-    src = os.path.join(root, "src")
-    if os.path.isdir(src):
-        sys.path.insert(0, src)
-    sys.path.insert(0, root)
-    os.chdir(root)
-
-
-def _load(root: str, target: str) -> Any:
-    module_name, _, attr = target.partition(":")
-    if not module_name or not attr:
-        raise SystemExit(f"expected <module:attr>, got {target!r}")
-    _setup_path(root)
-    obj: Any = importlib.import_module(module_name)
-    for part in attr.split("."):
-        obj = getattr(obj, part)
-    return obj
 
 
 def _docs_paths(app: Any) -> Set[str]:

@@ -87,22 +87,6 @@ const MAX_GROUPS_ALONE = 24;
 
 const EMPTY_CHANGE_MS = { parse: 0, facts: 0, rules: 0, taint: 0, total: 0 };
 
-/** Placeholder until a group gets its items (never filled). */
-const NO_ITEMS: GroupItems = Object.freeze({
-  imports: [],
-  assigns: [],
-  funcs: [],
-  classes: [],
-  calls: [],
-  subscriptAssigns: [],
-  comments: [],
-  local: [],
-  taintFuncs: [],
-  safeFields: [],
-  exportsAll: undefined,
-  fastapiRelated: false,
-}) as GroupItems;
-
 function emptyItems(): GroupItems {
   return {
     imports: [],
@@ -119,6 +103,9 @@ function emptyItems(): GroupItems {
     fastapiRelated: false,
   };
 }
+
+/** Placeholder until a group gets its items (never filled). */
+const NO_ITEMS: GroupItems = Object.freeze(emptyItems()) as GroupItems;
 
 /** Top-level statements of a tree, grouped when they share a line. */
 function groupsOf(root: Node, source: string): Group[] {
