@@ -156,7 +156,8 @@ export function generateLatencyProject(dir: string, lines: number, bigLines = 20
 // ---------------------------------------------------------------------------------------------
 // The benchmark: `node --import tsx bench/lsp-latency.ts [--sizes 10000,100000] [--baseline]`
 // (bench/run.ts runs it when dist/server.js exists). LSP_BENCH_DEBUG=1 prints the edits that did
-// not take the expected path, and the server's load timings.
+// not take the expected path, and the server's load timings; LSP_BENCH_TIMINGS=FILE appends the
+// server's timing line of every edit (JSON: steps, file/workspace/publish ms) to FILE.
 
 interface Position {
   line: number;
@@ -213,6 +214,25 @@ export function script(big: Doc, deps: Doc): Step[] {
     for (const ch of statement) {
       if (ch === ')') {
         at++; // typed over the closing parenthesis
+        continue;
+      }
+      const text = ch === '(' ? '()' : ch;
+      body(big, big.edit(at, at, text));
+      at++;
+    }
+  }
+  // 1b. A guard clause typed into two handlers: the `if` header is a syntax error until its
+  //     colon, then the block is empty until its statement is typed.
+  const guard = 'if item_id < 0:\n        raise HTTPException(status_code=400, detail="bad id")';
+  for (const frac of [0.2, 0.6]) {
+    const handlers = [...big.text.matchAll(/\ndef read_item_\d+\(.*\n/g)];
+    const m = handlers[Math.floor(handlers.length * frac)];
+    let at = (m.index as number) + m[0].length;
+    body(big, big.edit(at, at, '    \n'));
+    at += 4;
+    for (const ch of guard) {
+      if (ch === ')') {
+        at++;
         continue;
       }
       const text = ch === '(' ? '()' : ch;
@@ -330,6 +350,8 @@ async function measureServer(
     if (m) {
       const t = JSON.parse(m[1]) as Timing;
       timings.set(`${t.uri}#${t.version}`, t);
+      if (process.env.LSP_BENCH_TIMINGS)
+        fs.appendFileSync(process.env.LSP_BENCH_TIMINGS, m[1] + '\n');
     } else if (/^load /.test(p.message) && process.env.LSP_BENCH_DEBUG)
       console.error(label, p.message, `at ${(performance.now() - t0).toFixed(0)} ms`);
   });
@@ -395,12 +417,26 @@ async function measureServer(
     doc.version++;
     const done = wait(step.file, doc.version);
     const t = performance.now();
+    if (process.env.LSP_BENCH_TIMINGS)
+      fs.appendFileSync(
+        process.env.LSP_BENCH_TIMINGS,
+        JSON.stringify({
+          sentAt: performance.timeOrigin + t,
+          kind: step.kind,
+          change: step.change,
+        }) + '\n',
+      );
     await conn.sendNotification('textDocument/didChange', {
       textDocument: { uri: uri(step.file), version: doc.version },
       contentChanges: [step.change],
     });
     await done;
     const ms = performance.now() - t;
+    if (process.env.LSP_BENCH_TIMINGS)
+      fs.appendFileSync(
+        process.env.LSP_BENCH_TIMINGS,
+        JSON.stringify({ receivedAt: performance.timeOrigin + t + ms }) + '\n',
+      );
     // The first edits compile the code paths (JIT): not counted.
     if (i++ < 8) continue;
     const row = rows.get(step.kind) ?? { ms: [], warm: 0, server: [], publish: [] };

@@ -130,6 +130,72 @@ describe('FileState: statement-level re-analysis equals the full per-file pass',
     assert.ok(modes.has('incremental'));
   });
 
+  it('defs sharing a qualname (property setters, overloads) keep taint per statement', () => {
+    const file = path.join(tmpDir('dupes'), 'routes.py');
+    const text = [
+      'import subprocess',
+      'from typing import overload',
+      'from fastapi import APIRouter',
+      '',
+      'router = APIRouter()',
+      '',
+      '',
+      'class Runner:',
+      '    def __init__(self, cmd):',
+      '        self._cmd = cmd',
+      '',
+      '    @property',
+      '    def cmd(self):',
+      '        return self._cmd',
+      '',
+      '    @cmd.setter',
+      '    def cmd(self, value):',
+      '        subprocess.run(value, shell=True)',
+      '        self._cmd = value',
+      '',
+      '',
+      '@overload',
+      'def run(cmd: str) -> int: ...',
+      '@overload',
+      'def run(cmd: bytes) -> int: ...',
+      'def run(cmd):',
+      '    return subprocess.call(cmd, shell=True)',
+      '',
+      '',
+      '@router.get("/run")',
+      'def run_route(q: str):',
+      '    total = 1',
+      '    return run(q)',
+      '',
+    ].join('\n');
+    const state = FileState.create(parser, file, text);
+    try {
+      let t = text;
+      for (const line of ['    total = 2', '    total = 23', '    total = 23 + len(q)']) {
+        t = t.replace(/ {4}total = .*/, line);
+        const change = state.update(parser, t);
+        assert.equal(change.mode, 'incremental', line);
+        assert.equal(change.taintFull, false, `${line}: taint re-summarised the whole file`);
+        assert.ok(sameFacts(state.facts, factsFor(parser, file, t)), line);
+      }
+      // Editing one of the duplicates: still the same as the full pass.
+      t = t.replace('subprocess.run(value, shell=True)', 'subprocess.run(value)');
+      state.update(parser, t);
+      assert.ok(sameFacts(state.facts, factsFor(parser, file, t)), 'setter edited');
+      assert.equal(state.facts.taint?.funcs.filter((f) => f.q === 'Runner.cmd').length, 1);
+      // And the def the overloads stand for.
+      t = t.replace(
+        'return subprocess.call(cmd, shell=True)',
+        'return subprocess.call(cmd, shell=True) or 0',
+      );
+      const change = state.update(parser, t);
+      assert.equal(change.taintFull, false, 'overloaded def edited');
+      assert.ok(sameFacts(state.facts, factsFor(parser, file, t)), 'overloaded def edited');
+    } finally {
+      state.dispose();
+    }
+  });
+
   it('adopts facts computed elsewhere without changing them', () => {
     const file = path.join(ROOT, 'examples', 'shop-api', 'app', 'api', 'routes', 'items.py');
     const text = fs.readFileSync(file, 'utf8');
@@ -308,6 +374,60 @@ describe('EngineSession: warm edits give what a full recompute gives', () => {
       if (!word.slice(0, n).includes('(') || word.slice(0, n).endsWith(')'))
         assert.equal(taken, 'warm', word.slice(0, n));
     }
+  });
+
+  it('typing a guard clause: warm in a route handler, a graph edit in a dependency', async () => {
+    // A handler's raises and guards cannot change exposure (no verdict reads them), even
+    // while the `if` header is a syntax error.
+    const guard = ['    if item_id < 0:', '        raise HTTPException(status_code=403)'];
+    let row = -1;
+    const steps = [
+      ...[3, 9, 15, guard[0].length].map((n) => [guard[0].slice(0, n)]),
+      ...[10, 20, 35, guard[1].length].map((n) => [guard[0], guard[1].slice(0, n)]),
+    ];
+    for (const step of steps) {
+      const taken = await edit(
+        big,
+        lines((ls) => {
+          if (row < 0) {
+            row = at(ls.join('\n'), 'def read_item_24(') + 1;
+            ls.splice(row, 0, ...step);
+          } else ls.splice(row, step.length === 1 ? 1 : 2, ...step);
+        }),
+        `typing ${JSON.stringify(step.join('\n'))} in a handler`,
+      );
+      assert.equal(taken, 'warm', step.join('\n'));
+    }
+    // The same in a dependency: its verdict reads its guards, so the routes are recomputed.
+    const deps = path.join(dir, 'app', 'deps.py');
+    const taken = await edit(
+      deps,
+      (t) =>
+        t.replace('if not user.get("is_superuser"):', 'if not user.get("is_superuser") and False:'),
+      'a dependency guard weakened',
+    );
+    assert.equal(taken, 'cold');
+    // After that rescan (findings of untouched routes carried over), a service method the
+    // handlers call starts rejecting callers: AUTH001 follows handler calls, so it is re-run.
+    const service = path.join(dir, 'app', 'big', 'service.py');
+    await edit(
+      service,
+      (t) =>
+        t.replace(
+          '        db.execute("DELETE FROM big_items WHERE id = ?", (item_id,))',
+          '        raise HTTPException(status_code=401, detail="Not authenticated")',
+        ),
+      'a called service method rejects callers',
+    );
+    await edit(
+      service,
+      (t) =>
+        t.replace(
+          '        raise HTTPException(status_code=401, detail="Not authenticated")',
+          '        db.execute("DELETE FROM big_items WHERE id = ?", (item_id,))',
+        ),
+      'and no longer',
+    );
   });
 
   it('adding and removing lines above routes', async () => {

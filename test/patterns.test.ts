@@ -7,7 +7,8 @@ import type { Parser } from 'web-tree-sitter';
 import { PATTERNS_RULES } from '../rules/patterns/index';
 import { matchesEverything } from '../rules/patterns/cors';
 import { isPlaceholder } from '../rules/patterns/hardcoded-secret';
-import { isSecretName, isTestPath, words } from '../rules/patterns/util';
+import { isTestFile, isTestFileUnder } from '../server/src/engine/discovery';
+import { isSecretName, words } from '../rules/patterns/util';
 import { scanWorkspace, type Finding } from '../server/src/engine/index';
 import type { TextEdit } from '../server/src/engine/findings';
 import { createPythonParser } from '../server/src/engine/parser';
@@ -131,14 +132,24 @@ describe('pattern rules: helpers', () => {
       assert.ok(!matchesEverything(r), r);
   });
 
-  it('treats test files by name and nearby test folders', () => {
-    assert.ok(isTestPath('/repo/tests/test_api.py'));
-    assert.ok(isTestPath('/repo/app/tests/utils/factories.py'));
-    assert.ok(isTestPath('/repo/conftest.py'));
-    assert.ok(isTestPath('/repo/test/helpers.py'));
-    assert.ok(!isTestPath('/home/me/test/fixtures/rules/SECRET001/app/main.py'));
-    assert.ok(!isTestPath('/repo/app/core/config.py'));
-    assert.ok(!isTestPath('/repo/app/testimonials.py'));
+  it('treats test files by name and test folders below the root', () => {
+    assert.ok(isTestFile('tests/test_api.py'));
+    assert.ok(isTestFile('app/tests/utils/factories.py'));
+    assert.ok(isTestFile('conftest.py'));
+    assert.ok(isTestFile('test/helpers.py'));
+    assert.ok(isTestFile('src/pkg/testing/fakes.py'));
+    assert.ok(isTestFile('app/user_test.py'));
+    assert.ok(!isTestFile('app/core/config.py'));
+    assert.ok(!isTestFile('app/testimonials.py'));
+    assert.ok(!isTestFile('app/contest.py'));
+    // Folders above the root are where the checkout lives, not test code.
+    assert.ok(!isTestFileUnder('/home/me/tests/shop/app/main.py', ['/home/me/tests/shop']));
+    assert.ok(!isTestFileUnder('/srv/testing/a/b/c/api.py', ['/srv/testing/a']));
+    assert.ok(isTestFileUnder('/home/me/tests/shop/tests/test_x.py', ['/home/me/tests/shop']));
+    // The deepest root holding the file decides; a file root by its name.
+    assert.ok(!isTestFileUnder('/w/tests/svc/app.py', ['/w', '/w/tests/svc']));
+    assert.ok(isTestFileUnder('/w/tests/svc/test_app.py', ['/w/tests/svc/test_app.py']));
+    assert.ok(!isTestFileUnder('/elsewhere/tests/app.py', ['/w']));
   });
 });
 

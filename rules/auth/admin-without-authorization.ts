@@ -52,7 +52,7 @@ def delete_user(user_id: int, user: User = Depends(get_current_superuser)): ...`
       if (!admin) continue;
       // The handler checks the role itself (`if not user.is_owner(org): raise 403`).
       const h = record.handler;
-      if (h && ctx.analysis.deps.roleCheck(h.fn) && ctx.analysis.deps.rejects(h.file, h.fn))
+      if (h && ctx.analysis.deps.roleCheck(h.file, h.fn) && ctx.analysis.deps.rejects(h.file, h.fn))
         continue;
       const a = route.auth.find((x) => x.enforcing);
       ctx.report({

@@ -1,5 +1,4 @@
 import type { WorkspaceRule } from '../api';
-import { isTestFile } from './util';
 
 /** AUTH007: production code replacing dependencies. */
 export const rule: WorkspaceRule = {
@@ -27,7 +26,7 @@ app.dependency_overrides[get_current_user] = lambda: User(id=1, is_superuser=Tru
   },
   checkWorkspace(ctx) {
     for (const file of ctx.analysis.files) {
-      if (isTestFile(file.rel)) continue;
+      if (file.facts.test) continue;
       for (const s of file.facts.subscriptAssigns) {
         if (
           s.target.k !== 'sub' ||

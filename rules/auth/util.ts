@@ -36,7 +36,7 @@ export function intentionallyPublic(record: RouteRecord, ctx: WorkspaceContext):
     record.route.publicReason !== null ||
     matchesPublicGlob(record.route.path, ctx.settings.publicRoutes) ||
     // Apps built inside tests are scaffolding, not endpoints anyone can reach.
-    isTestFile(record.route.file)
+    isTestFile(ctx, record.route.file)
   );
 }
 
@@ -92,11 +92,22 @@ export function isProtected(route: Route): boolean {
   );
 }
 
-/** Test code: dependency overrides and placeholder secrets are fine there. */
-export function isTestFile(rel: string): boolean {
-  return (
-    /(^|\/)(tests?|testing)\//.test(rel) || /(^|\/)(test_[^/]*|[^/]*_test|conftest)\.py$/.test(rel)
-  );
+/** Relative paths of the test files of an analysis (discovery decides: facts.test). */
+const testFiles = new WeakMap<object, { count: number; rels: Set<string> }>();
+
+/** Test code (discovery.ts isTestFile): dependency overrides and test apps are fine there. */
+export function isTestFile(ctx: WorkspaceContext, rel: string): boolean {
+  const files = ctx.analysis.files;
+  let known = testFiles.get(files);
+  // The editor adds files to the list it keeps; a file's test-ness never changes.
+  if (!known || known.count !== files.length) {
+    known = {
+      count: files.length,
+      rels: new Set(files.filter((f) => f.facts.test).map((f) => f.rel)),
+    };
+    testFiles.set(files, known);
+  }
+  return known.rels.has(rel);
 }
 
 /** Statement-level calls and `x = call()` of each scope: callee expressions, calls first. */

@@ -1,5 +1,5 @@
 import type { FileContext } from '../api';
-import { callsNamed, importsAny, isTestPath, qualify, type CallSite } from './util';
+import { callsNamed, importsAny, qualify, type CallSite } from './util';
 
 /**
  * Shared by the CFG rules: application constructors and uvicorn entry points. Test files are
@@ -10,7 +10,7 @@ export function appConstructors(
   ctx: FileContext,
 ): { site: CallSite; kind: 'FastAPI' | 'Starlette' }[] {
   const out: { site: CallSite; kind: 'FastAPI' | 'Starlette' }[] = [];
-  if (isTestPath(ctx.file) || !importsAny(ctx, ['fastapi', 'starlette'])) return out;
+  if (ctx.facts.test || !importsAny(ctx, ['fastapi', 'starlette'])) return out;
   for (const site of callsNamed(ctx, ['FastAPI', 'Starlette'])) {
     const q = qualify(ctx, site.callee);
     if (!q) continue;
@@ -23,7 +23,7 @@ export function appConstructors(
 
 /** `uvicorn.run(...)`, `uvicorn.Config(...)` (also `from uvicorn import run`). */
 export function uvicornCalls(ctx: FileContext): CallSite[] {
-  if (isTestPath(ctx.file) || !importsAny(ctx, ['uvicorn'])) return [];
+  if (ctx.facts.test || !importsAny(ctx, ['uvicorn'])) return [];
   return callsNamed(ctx, ['run', 'Config']).filter((site) => {
     const q = qualify(ctx, site.callee);
     return q !== null && /^uvicorn(\.main|\.config)?\.(run|Config)$/.test(q);

@@ -5,7 +5,6 @@ import { positionalArgs } from '../api';
 import {
   callsNamed,
   importsAny,
-  isTestPath,
   isTrue,
   keywordNode,
   lastAssign,
@@ -71,7 +70,7 @@ export function corsWildcards(ctx: FileContext): CorsWildcard[] {
   const out: CorsWildcard[] = [];
   MEMO.set(ctx, out);
   // Test apps are never deployed.
-  if (isTestPath(ctx.file) || !importsAny(ctx, ['fastapi', 'starlette'])) return out;
+  if (ctx.facts.test || !importsAny(ctx, ['fastapi', 'starlette'])) return out;
   for (const site of callsNamed(ctx, ['add_middleware', 'Middleware', 'CORSMiddleware'])) {
     const call = site.node;
     let isCors: boolean;

@@ -6,7 +6,6 @@ import {
   fix,
   hasSplat,
   importsAny,
-  isTestPath,
   isNone,
   keywordNode,
   qualify,
@@ -41,7 +40,7 @@ export const rule: FileRule = {
     },
   },
   checkFile(ctx) {
-    if (isTestPath(ctx.file)) return;
+    if (ctx.facts.test) return;
     if (!importsAny(ctx, ['requests', 'httpx', 'urllib'])) return;
     const names = [
       'get',

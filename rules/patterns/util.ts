@@ -439,9 +439,6 @@ export function isSecretName(name: string): boolean {
   return false;
 }
 
-/** Paths the analyser treats as tests (defined with discovery: the engine skips their taint). */
-export { isTestPath } from '../../server/src/engine/discovery';
-
 /**
  * Nodes of one type with their nesting, to find the ones around a node by its offsets. Asking
  * the node for its parents instead costs the node's depth per step in tree-sitter (it searches

@@ -395,9 +395,17 @@ export class DependencyAnalyzer {
     return result;
   }
 
+  /**
+   * Told of every function whose body facts (raises, error responses, guards, mentions) are
+   * read, by verdicts or rules: the editor's incremental path re-runs the workspace passes
+   * only when those of such a function change (incremental/trace.ts).
+   */
+  bodyRead: ((abs: string, qualname: string) => void) | null = null;
+
   /** Does this function reject callers itself (raise / return 401 or 403)? */
   rejects(file: WorkspaceFile, fn: FuncFacts, depth = 0): boolean {
     if (depth > 8) return false;
+    this.bodyRead?.(file.abs, fn.qualname);
     const mentionsStatus = AUTH_STATUS_MENTIONS.some((m) => fn.mentions.includes(m));
     if ((fn.raises.length > 0 || fn.responseCalls.length > 0) && mentionsStatus) return true;
     // `raise credentials_exception` / `raise NotAuthenticated()` defined elsewhere.
@@ -411,6 +419,7 @@ export class DependencyAnalyzer {
           const status = cls.attrs.status_code;
           if (status && isAuthStatus(status)) return true;
           const init = cls.methods.__init__ ? this.ws.func(f, cls.methods.__init__) : undefined;
+          if (init) this.bodyRead?.(f.abs, init.qualname);
           if (init && AUTH_STATUS_MENTIONS.some((m) => init.mentions.includes(m))) return true;
           // `def __init__(self, message="Unauthorized", status_code: int = 401)`.
           if (init && init.params.some((p) => p.default !== null && isAuthStatus(p.default)))
@@ -438,7 +447,8 @@ export class DependencyAnalyzer {
     return !!status && isAuthStatus(status);
   }
 
-  roleCheck(fn: FuncFacts): boolean {
+  roleCheck(file: WorkspaceFile, fn: FuncFacts): boolean {
+    this.bodyRead?.(file.abs, fn.qualname);
     const takesScopes = fn.params.some(
       (p) => p.annotation !== null && /(^|\.)SecurityScopes$/.test(dottedName(p.annotation) ?? ''),
     );
@@ -515,7 +525,7 @@ export class DependencyAnalyzer {
       if (!best || rank(withScopes) > rank(best.verdict)) best = { use, verdict: withScopes };
     }
     const ownRejects = this.rejects(body.file, body.fn);
-    const ownRole = this.roleCheck(body.fn);
+    const ownRole = this.roleCheck(body.file, body.fn);
     if (best && best.verdict.confidence === 'high') {
       return {
         basis: best.verdict.basis,

@@ -21,6 +21,8 @@ export interface DiscoveredFile {
   rel: string;
   /** The root it was found under. */
   root: string;
+  /** Test code (see isTestFile): decided here, once, from the path below the root. */
+  test: boolean;
 }
 
 export interface DiscoveryResult {
@@ -92,7 +94,12 @@ export function discover(roots: string[], options: DiscoveryOptions): DiscoveryR
     if (stat.isFile()) {
       if (root.endsWith('.py') && !seenFiles.has(root)) {
         seenFiles.add(root);
-        result.files.push({ abs: root, rel: relPath(options.cwd, root), root: path.dirname(root) });
+        result.files.push({
+          abs: root,
+          rel: relPath(options.cwd, root),
+          root: path.dirname(root),
+          test: isTestFile(path.basename(root)),
+        });
         const dir = path.dirname(root);
         if (fs.existsSync(path.join(dir, '__init__.py'))) result.packages.add(dir);
       }
@@ -185,7 +192,12 @@ export function discover(roots: string[], options: DiscoveryOptions): DiscoveryR
       else if (isFile && isPy) {
         if (seenFiles.has(abs)) continue;
         seenFiles.add(abs);
-        result.files.push({ abs, rel: relPath(options.cwd, abs), root });
+        result.files.push({
+          abs,
+          rel: relPath(options.cwd, abs),
+          root,
+          test: isTestFile(toPosix(path.relative(root, abs))),
+        });
       } else if (isPy)
         // A FIFO, socket or device named `.py` (or a link to one): never opened, reading could block.
         result.diagnostics.push({
@@ -262,16 +274,32 @@ export function moduleNameFor(
 }
 
 /**
- * Paths the analyser treats as tests. Only absolute paths are at hand in the per-file pass, so
- * directory names are matched near the file: a `tests`/`testing` folder among the last four
- * directories, or a `test` folder holding the file. Further up the path belongs to wherever the
- * checkout lives.
+ * Test code, from a file's path below the root it was found under (POSIX separators): a
+ * `test`, `tests` or `testing` folder on the way, or a test module's name (`test_*.py`,
+ * `*_test.py`, `conftest.py`). Folders above the root belong to wherever the checkout lives
+ * (`/home/me/tests/project`), so they never count. Rules skip such files where tests are
+ * scaffolding (overrides, placeholder secrets, apps built for tests), and taint summaries are
+ * not computed for them (tests are never served).
  */
-export function isTestPath(abs: string): boolean {
-  const parts = abs.split(/[\\/]+/);
-  const base = parts[parts.length - 1] ?? '';
-  if (/^(test_.*|.*_test|conftest)\.py$/.test(base)) return true;
-  const dirs = parts.slice(0, -1);
-  if (dirs[dirs.length - 1] === 'test') return true;
-  return dirs.slice(-4).some((d) => d === 'tests' || d === 'testing');
+export function isTestFile(pathBelowRoot: string): boolean {
+  return (
+    /(^|\/)(tests?|testing)\//.test(pathBelowRoot) ||
+    /(^|\/)(test_[^/]*|[^/]*_test|conftest)\.py$/.test(pathBelowRoot)
+  );
+}
+
+/**
+ * `isTestFile` for a file known by its absolute path: below the deepest of `roots` that holds
+ * it (files opened outside every root: by their name alone).
+ */
+export function isTestFileUnder(abs: string, roots: string[]): boolean {
+  let best: string | null = null;
+  for (const r of roots) {
+    const rel = path.relative(r, abs);
+    if (rel.startsWith('..') || path.isAbsolute(rel)) continue;
+    if (best === null || r.length > best.length) best = r;
+  }
+  const below = best === null ? '' : toPosix(path.relative(best, abs));
+  // A root that is the file itself: its name alone.
+  return isTestFile(below === '' ? path.basename(abs) : below);
 }

@@ -158,6 +158,8 @@ export interface ModuleFacts {
   exportsAll: string[] | null;
   /** The file imports fastapi/starlette or mentions `Depends`: worth analysing further. */
   fastapiRelated: boolean;
+  /** Test code (discovery.ts isTestFile): never served. */
+  test: boolean;
   lineCount: number;
   parseErrors: number;
   /** Findings of the file rules, computed while the tree was alive. */
@@ -924,6 +926,7 @@ export function extractFacts(
   tree: Tree,
   source?: string,
   shared?: FileNodes,
+  test = false,
 ): ModuleFacts {
   const nodes = shared ?? new FileNodes(tree.rootNode, source);
   const outer = S;
@@ -931,7 +934,9 @@ export function extractFacts(
   S = nodes;
   PLAIN = nodes.plain() ? nodes : null;
   try {
-    return extractWith(file, tree, source, nodes);
+    const facts = extractWith(file, tree, source, nodes);
+    facts.test = test;
+    return facts;
   } finally {
     S = outer;
     PLAIN = outerPlain;
@@ -985,6 +990,7 @@ function extractWith(
     comments: [],
     exportsAll: null,
     fastapiRelated: false,
+    test: false,
     lineCount: root.endPosition.row + 1,
     parseErrors: 0,
     local: [],

@@ -37,12 +37,13 @@ export function readSource(abs: string, maxBytes: number): { source: string } | 
   return { source };
 }
 
-export function factsFor(p: Parser, abs: string, source: string): ModuleFacts {
+/** `test`: the file is test code (discovery.ts isTestFile). */
+export function factsFor(p: Parser, abs: string, source: string, test = false): ModuleFacts {
   const tree = parseSource(p, source);
   try {
     // One search of the tree for the node types every pass needs, shared by all three.
     const nodes = new FileNodes(tree.rootNode, source);
-    const facts = extractFacts(abs, tree, source, nodes);
+    const facts = extractFacts(abs, tree, source, nodes, test);
     facts.local = runFileRules(abs, source, tree, facts, nodes);
     facts.taint = computeTaintFacts(tree, facts, nodes);
     return facts;

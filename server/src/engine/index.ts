@@ -53,7 +53,11 @@ export async function analyzeWorkspace(options: AnalyzeOptions): Promise<Analysi
   const discovered = discover(options.roots, { exclude: options.exclude ?? [], cwd });
   const diagnostics: EngineDiagnostic[] = [...discovered.diagnostics];
   const results = await computeAllFacts(
-    discovered.files.map((f) => ({ abs: f.abs, overlay: options.overlays?.get(f.abs) })),
+    discovered.files.map((f) => ({
+      abs: f.abs,
+      overlay: options.overlays?.get(f.abs),
+      test: f.test,
+    })),
     { maxBytes, threads: options.threads },
   );
   const relOf = new Map(discovered.files.map((f) => [f.abs, f.rel]));

@@ -17,6 +17,8 @@ export interface FactsJob {
   abs: string;
   /** Editor contents that win over the disk. */
   overlay?: string;
+  /** Test code (discovery.ts isTestFile). */
+  test?: boolean;
 }
 
 export type FactsResult =
@@ -45,7 +47,7 @@ export function computeOne(
   const read = job.overlay !== undefined ? { source: job.overlay } : readSource(job.abs, maxBytes);
   if ('error' in read) return { abs: job.abs, error: read.error };
   try {
-    const facts = factsFor(parser, job.abs, read.source);
+    const facts = factsFor(parser, job.abs, read.source, job.test ?? false);
     return keepSource ? { abs: job.abs, facts, source: read.source } : { abs: job.abs, facts };
   } catch (err) {
     return { abs: job.abs, error: `could not analyse: ${errText(err)}` };

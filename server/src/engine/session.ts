@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import type { Parser } from 'web-tree-sitter';
-import { discover, errText, moduleNameFor, relPath } from './discovery';
+import { discover, errText, isTestFileUnder, moduleNameFor, relPath } from './discovery';
 import type { ModuleFacts } from './facts';
 import type { Finding } from './findings';
 import {
@@ -212,7 +212,7 @@ export class EngineSession {
     });
     this.cached = null;
     const results = await computeAllFacts(
-      todo.map((f) => ({ abs: f.abs })),
+      todo.map((f) => ({ abs: f.abs, test: f.test })),
       {
         maxBytes: this.maxBytes,
         keepSource: true,
@@ -265,12 +265,20 @@ export class EngineSession {
     return this.analyseText(p, abs, read.source);
   }
 
+  /** Test code (discovery.ts isTestFile), below the root that holds the file. */
+  private isTest(abs: string): boolean {
+    return isTestFileUnder(
+      abs,
+      this.options.roots.map((r) => path.resolve(this.cwd, r)),
+    );
+  }
+
   private analyseText(p: Parser, abs: string, source: string): CachedFile {
     const rel = relPath(this.cwd, abs);
     if (source.length > this.maxBytes)
       return { abs, rel, facts: null, error: 'skipped: file is over the size limit', source: null };
     try {
-      return { abs, rel, facts: factsFor(p, abs, source), error: null, source };
+      return { abs, rel, facts: factsFor(p, abs, source, this.isTest(abs)), error: null, source };
     } catch (err) {
       return { abs, rel, facts: null, error: `could not analyse: ${errText(err)}`, source: null };
     }
@@ -587,6 +595,8 @@ export class EngineSession {
     if (prior && process.env.FASTAPI_LENS_RESCAN !== '0') {
       const r = rescan(prior.warm, analysis, this.relevance as Relevance, prior.abs, options);
       if (r) {
+        // Findings carried over were computed by reads recorded in the previous analysis.
+        for (const b of prior.warm.relevance.bodies) r.state.relevance.bodies.add(b);
         this.warm = r.state;
         this.changedFiles = r.touched;
         if (process.env.FASTAPI_LENS_VERIFY_WARM) this.verifyWarm();
@@ -621,11 +631,11 @@ export class EngineSession {
     const differ: string[] = [];
     for (const f of this.files.values()) {
       if (!f.state || f.source === null) continue;
-      const full = factsFor(p, f.abs, f.source);
+      const full = factsFor(p, f.abs, f.source, this.isTest(f.abs));
       if (sameFacts(full, f.state.facts)) continue;
       differ.push(f.rel);
       f.state.dispose();
-      f.state = FileState.create(p, f.abs, f.source);
+      f.state = FileState.create(p, f.abs, f.source, full.test);
       f.facts = f.state.facts;
     }
     if (differ.length) this.invalidate();

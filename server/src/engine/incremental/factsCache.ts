@@ -26,7 +26,7 @@ export interface CachedFacts {
   facts: ModuleFacts;
 }
 
-const MAGIC = 'fastapi-lens-facts-1';
+const MAGIC = 'fastapi-lens-facts-2';
 
 /** What invalidates every entry: this build of the code and the V8 serialisation format. */
 function buildKey(): string {

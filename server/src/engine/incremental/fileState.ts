@@ -325,6 +325,11 @@ function taintKey(facts: ModuleFacts): string {
   ]);
 }
 
+/** A line a taint summary records something at (its sinks, returns, calls or evals). */
+function summaryLine(s: FuncSummary): number | null {
+  return s.sinks[0]?.line ?? s.rets[0]?.line ?? s.calls[0]?.line ?? s.evals[0]?.line ?? null;
+}
+
 export class FileState {
   private constructor(
     readonly abs: string,
@@ -339,11 +344,16 @@ export class FileState {
     private taintKeyValue: string,
   ) {}
 
+  /** Test code (discovery.ts isTestFile): kept in every facts object made for the file. */
+  private get test(): boolean {
+    return this.facts.test;
+  }
+
   /** Full pass over a text (what factsFor does), keeping the tree for later edits. */
-  static create(parser: Parser, abs: string, source: string): FileState {
+  static create(parser: Parser, abs: string, source: string, test = false): FileState {
     const tree = parseSource(parser, source);
     try {
-      const facts = extractFacts(abs, tree, source);
+      const facts = extractFacts(abs, tree, source, undefined, test);
       facts.local = runFileRules(abs, source, tree, facts);
       facts.taint = computeTaintFacts(tree, facts);
       const groups = groupsOf(tree.rootNode, source);
@@ -441,10 +451,23 @@ export class FileState {
   private partitionTaint(taint: TaintFacts | undefined): boolean {
     if (!taint) return false;
     const find = this.groupFinder();
-    const byQual = new Map<string, FuncFacts | null>();
-    for (const fn of this.facts.funcs) byQual.set(fn.qualname, byQual.has(fn.qualname) ? null : fn);
+    const byQual = new Map<string, FuncFacts[]>();
+    for (const fn of this.facts.funcs) {
+      const list = byQual.get(fn.qualname);
+      if (list) list.push(fn);
+      else byQual.set(fn.qualname, [fn]);
+    }
     for (const s of taint.funcs) {
-      const fn = byQual.get(s.q);
+      const defs = byQual.get(s.q) ?? [];
+      // Defs sharing a qualname (a property and its setter, `@overload`s, a handler name used
+      // twice): the summary belongs to the def whose lines hold what it records.
+      const line = defs.length > 1 ? summaryLine(s) : null;
+      const fn =
+        defs.length === 1
+          ? defs[0]
+          : line === null
+            ? undefined
+            : defs.find((d) => d.line <= line && line <= d.endLine);
       const g = fn ? find(fn.line) : null;
       if (!g) return false;
       g.items.taintFuncs.push(s);
@@ -491,7 +514,7 @@ export class FileState {
   /** Facts of one group alone (the root restricted to its statements). */
   private extractGroup(g: Group): ModuleFacts {
     const root = restrictedRoot(this.tree.rootNode, g.nodes, true);
-    return extractFacts(this.abs, treeWithRoot(this.tree, root), this.source);
+    return extractFacts(this.abs, treeWithRoot(this.tree, root), this.source, undefined, this.test);
   }
 
   private mergeItems(): Omit<ModuleFacts, 'file' | 'lineCount'> {
@@ -506,6 +529,7 @@ export class FileState {
       local: [] as LocalFinding[],
       exportsAll: null as string[] | null,
       fastapiRelated: false,
+      test: this.test,
       parseErrors: 0,
       taint: { funcs: [], safeFields: {} } as TaintFacts,
     };
@@ -689,6 +713,7 @@ export class FileState {
       comments: merged.comments,
       exportsAll: merged.exportsAll,
       fastapiRelated: merged.fastapiRelated,
+      test: merged.test,
       lineCount: tree.rootNode.endPosition.row + 1,
       parseErrors: merged.parseErrors,
       local: [],
@@ -758,19 +783,14 @@ export class FileState {
         g.items.taintFuncs = t.funcs.filter((s) => quals.has(s.q));
         const cquals = new Set(classes.map((c) => c.qualname));
         g.items.safeFields = Object.entries(t.safeFields).filter(([q]) => cquals.has(q));
-        if (quals.size !== funcs.length || cquals.size !== classes.length)
-          this.taintPartitioned = false;
+        // Summaries are per def, so defs sharing a qualname are fine; safe fields are by class
+        // qualname, so two classes of one name are not.
+        if (cquals.size !== classes.length) this.taintPartitioned = false;
       }
       taint = { funcs: [], safeFields: {} };
       for (const g of newGroups) {
         for (const x of g.items.taintFuncs) taint.funcs.push(x);
         for (const [q, f] of g.items.safeFields) taint.safeFields[q] = f;
-      }
-      // Qualnames defined in two groups cannot be told apart next time.
-      const seenQ = new Set<string>();
-      for (const f of facts.funcs) {
-        if (seenQ.has(f.qualname)) this.taintPartitioned = false;
-        seenQ.add(f.qualname);
       }
     }
     const tTaint = performance.now();
@@ -800,7 +820,7 @@ export class FileState {
   /** Everything again on the new tree (the groups could not be trusted). */
   private fullPass(oldGroups: Group[], t0: number, tParse: number): FileChange {
     const tree = this.tree;
-    const facts = extractFacts(this.abs, tree, this.source);
+    const facts = extractFacts(this.abs, tree, this.source, undefined, this.test);
     const tFacts = performance.now();
     facts.local = runFileRules(this.abs, this.source, tree, facts);
     const tRules = performance.now();

@@ -5,8 +5,8 @@ import { scopeKey, type Relevance } from './trace';
 /**
  * The graph signature of a file: everything the workspace passes (`combine()`) read from its
  * facts, with positions taken out: module-level bindings, every function's header (name,
- * parameters, decorators, condition) and what decides whether it rejects callers (raises,
- * error responses, guards, 401/403 mentions), every class, registration calls, bindings of the
+ * parameters, decorators, condition), what decides whether a function the dependency verdicts
+ * read rejects callers (raises, error responses, guards, 401/403 mentions), every class, registration calls, bindings of the
  * scopes that were evaluated, the returns of factories, and `# fastapi-lens` comments with the
  * lines they annotate. Two versions of a file with the same signature give the same routes
  * and exposure; only positions move. Positions are listed separately, in the same order, so
@@ -129,15 +129,20 @@ class Builder {
       this.pos(d.line, d.col);
       return [this.expr(d.expr), d.text];
     });
-    const raises = fn.raises.map((r) => {
-      this.pos(r.line);
-      return this.expr(r.expr);
-    });
-    const guards = fn.guards.map((g) => {
-      this.pos(g.line);
-      return g.condition;
-    });
-    const mentions = fn.mentions.filter((m) => REJECT_MENTIONS.has(m)).sort();
+    // What decides whether it rejects callers: only of functions whose verdict was read.
+    let body: unknown = null;
+    if (rel.bodies.has(scopeKey(abs, fn.qualname))) {
+      const raises = fn.raises.map((r) => {
+        this.pos(r.line);
+        return this.expr(r.expr);
+      });
+      const guards = fn.guards.map((g) => {
+        this.pos(g.line);
+        return g.condition;
+      });
+      const mentions = fn.mentions.filter((m) => REJECT_MENTIONS.has(m)).sort();
+      body = [raises, fn.responseCalls.length > 0, guards, mentions];
+    }
     let returns: unknown = null;
     if (rel.returns.has(scopeKey(abs, fn.qualname)))
       returns = fn.returns.map((r) => {
@@ -155,10 +160,7 @@ class Builder {
       params,
       returnType,
       decorators,
-      raises,
-      fn.responseCalls.length > 0,
-      guards,
-      mentions,
+      body,
       returns,
     ]);
   }

@@ -23,6 +23,14 @@ export interface Relevance {
   returns: Set<string>;
   /** Names of registration helpers: calls to them are evaluated wherever they are. */
   helperNames: Set<string>;
+  /**
+   * `abs\0qualname` of functions whose body facts (raises, error responses, guards,
+   * mentions) were read to judge whether they reject callers: by the dependency verdicts,
+   * and by the rules since (AUTH001 follows a handler's calls). Other functions' bodies cannot
+   * change routes, exposure or those rules, so typing in them keeps the warm path. Grows
+   * while the analysis lives; a rescan that keeps findings keeps the reads behind them.
+   */
+  bodies: Set<string>;
 }
 
 export function scopeKey(abs: string, scope: string): string {
@@ -127,6 +135,9 @@ export function combineTraced(
   const deps = new DependencyAnalyzer(workspace, {
     authDependencies: options.authDependencies ?? [],
   });
+  const bodies = new Set<string>();
+  // Left on: the rules read verdicts through the same analyzer.
+  deps.bodyRead = (abs, qualname) => bodies.add(scopeKey(abs, qualname));
   const model = new FastApiModel(workspace, deps);
   model.build();
   const records = buildRoutes(workspace, model, deps);
@@ -141,6 +152,6 @@ export function combineTraced(
   for (const { fn } of model['helpers'].values()) helperNames.add(fn.name);
   return {
     analysis: { report, records, workspace, model, deps, files },
-    relevance: { scopes: workspace.scopes(), returns: workspace.returns, helperNames },
+    relevance: { scopes: workspace.scopes(), returns: workspace.returns, helperNames, bodies },
   };
 }

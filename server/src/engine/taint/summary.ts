@@ -1,5 +1,4 @@
 import type { Node, Tree } from 'web-tree-sitter';
-import { isTestPath } from '../discovery';
 import {
   DIRECT,
   dottedName,
@@ -2075,7 +2074,7 @@ export function computeTaintFacts(tree: Tree, facts: ModuleFacts, shared?: FileN
   // Test code is never served: flows start at route handlers outside tests (routes in test
   // files are scaffolding, see rules/auth/util.ts), and application code does not call into
   // tests. Tests are a third to a half of large repositories, so skipping them is a large saving.
-  if (isTestPath(facts.file)) return { funcs: [], safeFields: {} };
+  if (facts.test) return { funcs: [], safeFields: {} };
   const outer = S;
   S = shared ?? new FileNodes(tree.rootNode);
   try {
