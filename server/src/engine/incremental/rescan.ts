@@ -97,12 +97,19 @@ function nodesIn(
   nodes: DependencyNode[],
   rel: string,
   at: (line: number | null) => boolean,
-  seen: Set<DependencyNode>,
+  memo: Map<DependencyNode, boolean>,
 ): boolean {
   for (const n of nodes) {
-    if (seen.has(n)) continue;
-    seen.add(n);
-    if ((n.file === rel && at(n.line)) || nodesIn(n.children, rel, at, seen)) return true;
+    let hit = memo.get(n);
+    if (hit === undefined) {
+      // Routes share dependency subtrees (dependencies.ts caches them), so each node is
+      // answered once per rescan. The trees are acyclic (a cycle is cut where it closes);
+      // the entry made first only guards against looping.
+      memo.set(n, false);
+      hit = (n.file === rel && at(n.line)) || nodesIn(n.children, rel, at, memo);
+      memo.set(n, hit);
+    }
+    if (hit) return true;
   }
   return false;
 }
@@ -145,18 +152,17 @@ function sameData(a: unknown, b: unknown, same: Map<object, object>, depth = 0):
   if (shared && same.get(a) === b) return true;
   const ra = a as Record<string, unknown>;
   const rb = b as Record<string, unknown>;
-  const ka = Object.keys(ra);
-  const kb = Object.keys(rb);
-  if (ka.length === kb.length) {
-    for (const k of ka) if (!sameData(ra[k], rb[k], same, depth + 1)) return false;
-  } else {
-    // Keys with undefined values do not count (as in JSON).
-    const defined = (r: Record<string, unknown>, ks: string[]) =>
-      ks.filter((k) => r[k] !== undefined);
-    const da = defined(ra, ka);
-    if (da.length !== defined(rb, kb).length) return false;
-    for (const k of da) if (!sameData(ra[k], rb[k], same, depth + 1)) return false;
+  // Keys with undefined values do not count (as in JSON). No key lists: this runs for every
+  // route after each edit that changes the route graph.
+  let defined = 0;
+  for (const k in ra) {
+    const v = ra[k];
+    if (v === undefined) continue;
+    defined++;
+    if (!sameData(v, rb[k], same, depth + 1)) return false;
   }
+  for (const k in rb) if (rb[k] !== undefined) defined--;
+  if (defined !== 0) return false;
   if (shared) same.set(a, b);
   return true;
 }
@@ -440,6 +446,7 @@ export function rescan(
     !affected || line === null || changedDefs.has(line);
   lap('match');
   const same = new Map<object, object>();
+  const depMemo = new Map<DependencyNode, boolean>();
   const changed = new Set<RouteRecord>();
   for (const r of analysis.records) {
     const o = toOld.get(r);
@@ -454,7 +461,7 @@ export function rescan(
       (r.reg?.call ?? null) !== (o.reg?.call ?? null) ||
       (r.reg?.file.rel ?? null) !== (o.reg?.file.rel ?? null) ||
       r.route.auth.some((a) => a.file === X.rel && defChanged(a.line)) ||
-      nodesIn(r.route.dependencies, X.rel, defChanged, new Set()) ||
+      nodesIn(r.route.dependencies, X.rel, defChanged, depMemo) ||
       !sameData(r.route, o.route, same)
     )
       changed.add(r);
