@@ -156,7 +156,8 @@ export function generateLatencyProject(dir: string, lines: number, bigLines = 20
 // ---------------------------------------------------------------------------------------------
 // The benchmark: `node --import tsx bench/lsp-latency.ts [--sizes 10000,100000] [--baseline]`
 // (bench/run.ts runs it when dist/server.js exists). LSP_BENCH_DEBUG=1 prints the edits that did
-// not take the expected path, and the server's load timings; LSP_BENCH_TIMINGS=FILE appends the
+// not take the expected path, and the server's load and early-diagnostics timings;
+// LSP_BENCH_TIMINGS=FILE appends the
 // server's timing line of every edit (JSON: steps, file/workspace/publish ms) to FILE.
 
 interface Position {
@@ -286,8 +287,14 @@ interface LatencyResult {
   files: number;
   lines: number;
   initializeMs: number;
+  /** spawn → the opened file's first diagnostics (its file-local findings, sent during the load). */
   firstDiagnosticsMs: number;
+  /** spawn → its complete diagnostics (after the workspace passes). */
+  completeDiagnosticsMs: number;
   afterOpenMs: number;
+  afterOpenCompleteMs: number;
+  /** The first diagnostics came before the complete ones (the load had not finished). */
+  early: boolean;
   rows: {
     kind: string;
     n: number;
@@ -327,7 +334,12 @@ async function measureServer(
     new rpc.StreamMessageWriter(proc.stdin!),
   );
   const waiting = new Map<string, { version: number | null; resolve: () => void }>();
+  /** When each document's diagnostics were received (start-up: the first and complete set). */
+  const received = new Map<string, number[]>();
   conn.onNotification('textDocument/publishDiagnostics', (p: { uri: string; version?: number }) => {
+    const times = received.get(p.uri) ?? [];
+    received.set(p.uri, times);
+    times.push(performance.now());
     const w = waiting.get(p.uri);
     if (w && (w.version === null || p.version === w.version)) {
       waiting.delete(p.uri);
@@ -345,14 +357,20 @@ async function measureServer(
     publishMs: number;
   }
   const timings = new Map<string, Timing>();
+  // The server logs `load` once it has sent the complete diagnostics of the open documents
+  // (before it, the file-local ones may have come): the last set received by then is complete.
+  let loadedAt: (counts: Map<string, number>) => void = () => undefined;
+  const loaded = new Promise<Map<string, number>>((resolve) => (loadedAt = resolve));
   conn.onNotification('window/logMessage', (p: { message: string }) => {
+    if (/^load /.test(p.message))
+      loadedAt(new Map([...received].map(([u, times]) => [u, times.length])));
     const m = /^timing (.*)$/.exec(p.message);
     if (m) {
       const t = JSON.parse(m[1]) as Timing;
       timings.set(`${t.uri}#${t.version}`, t);
       if (process.env.LSP_BENCH_TIMINGS)
         fs.appendFileSync(process.env.LSP_BENCH_TIMINGS, m[1] + '\n');
-    } else if (/^load /.test(p.message) && process.env.LSP_BENCH_DEBUG)
+    } else if (/^(load|early) /.test(p.message) && process.env.LSP_BENCH_DEBUG)
       console.error(label, p.message, `at ${(performance.now() - t0).toFixed(0)} ms`);
   });
   conn.onRequest(() => null);
@@ -401,6 +419,10 @@ async function measureServer(
     return { doc, tOpen, tFirst: performance.now() };
   };
   const opened = await open(big);
+  // Edits start once the load is done (before it, each version gets its file-local findings).
+  const counts = await loaded;
+  const times = received.get(uri(big)) ?? [];
+  const tComplete = times[(counts.get(uri(big)) ?? times.length) - 1] ?? opened.tFirst;
   const deps = (await open(path.join(dir, 'app', 'deps.py'))).doc;
   const steps = startOnly ? [] : script(opened.doc, deps);
   // Replay: each edit waits for the diagnostics of its version.
@@ -475,7 +497,10 @@ async function measureServer(
     ...found,
     initializeMs: tInit - t0,
     firstDiagnosticsMs: opened.tFirst - t0,
+    completeDiagnosticsMs: tComplete - t0,
     afterOpenMs: opened.tFirst - opened.tOpen,
+    afterOpenCompleteMs: tComplete - opened.tOpen,
+    early: tComplete > opened.tFirst,
     rows: [...rows].map(([kind, r]) => ({
       kind,
       n: r.ms.length,
@@ -578,12 +603,12 @@ async function main(): Promise<void> {
   console.log('### Start-up');
   console.log('');
   console.log(
-    '| workspace | start | spawn → initialize result ms | spawn → first diagnostics of the opened file ms | didOpen → its diagnostics ms | server peak RSS MB |',
+    '| workspace | start | spawn → initialize result ms | spawn → first diagnostics of the opened file (file-local) ms | spawn → its complete diagnostics ms | didOpen → first / complete ms | server peak RSS MB |',
   );
-  console.log('|' + ' --- |'.repeat(6));
+  console.log('|' + ' --- |'.repeat(7));
   for (const r of starts)
     console.log(
-      `| ${r.lines.toLocaleString('en-US')} lines / ${r.files} files | ${r.label} | ${f1(r.initializeMs)} | ${f1(r.firstDiagnosticsMs)} | ${f1(r.afterOpenMs)} | ${r.peakRssMb ?? ''} |`,
+      `| ${r.lines.toLocaleString('en-US')} lines / ${r.files} files | ${r.label} | ${f1(r.initializeMs)} | ${r.early ? f1(r.firstDiagnosticsMs) : 'none before the complete set'} | ${f1(r.completeDiagnosticsMs)} | ${r.early ? f1(r.afterOpenMs) : '–'} / ${f1(r.afterOpenCompleteMs)} | ${r.peakRssMb ?? ''} |`,
     );
   console.log('');
   console.log(activationNote());

@@ -37,15 +37,24 @@ export function readSource(abs: string, maxBytes: number): { source: string } | 
   return { source };
 }
 
-/** `test`: the file is test code (discovery.ts isTestFile). */
-export function factsFor(p: Parser, abs: string, source: string, test = false): ModuleFacts {
+/**
+ * `test`: the file is test code (discovery.ts isTestFile). `taint: false`: no taint summaries
+ * (what the file rules see is the same; session.ts fileLocalFindings needs no more).
+ */
+export function factsFor(
+  p: Parser,
+  abs: string,
+  source: string,
+  test = false,
+  options: { taint?: boolean } = {},
+): ModuleFacts {
   const tree = parseSource(p, source);
   try {
     // One search of the tree for the node types every pass needs, shared by all three.
     const nodes = new FileNodes(tree.rootNode, source);
     const facts = extractFacts(abs, tree, source, nodes, test);
     facts.local = runFileRules(abs, source, tree, facts, nodes);
-    facts.taint = computeTaintFacts(tree, facts, nodes);
+    if (options.taint !== false) facts.taint = computeTaintFacts(tree, facts, nodes);
     return facts;
   } finally {
     tree.delete();

@@ -62,6 +62,18 @@ export function ruleMeta(code: string): RuleMeta | undefined {
   return rulesByCode().get(code)?.meta;
 }
 
+/**
+ * Whether a file rule's finding is final once its file alone is known: the rule does not weigh
+ * it by exposure, and it is outside every function. Code in a function may turn out to run in a
+ * route handler (registered from any file); such a finding then names the route, and a comment
+ * on the route's line can suppress it. At module level no route can own it (routeForFunction).
+ */
+export function isFileLocal(lf: LocalFinding): boolean {
+  if (lf.fn !== null || lf.exposureSensitive) return false;
+  const rule = rulesByCode().get(lf.code);
+  return rule !== undefined && rule.kind === 'file' && !rule.meta.exposureSensitive;
+}
+
 /** Qualname of the function enclosing a node, built from the def/class names around it. */
 export function enclosingFunction(node: Node): string | null {
   const parts: { name: string; kind: 'fn' | 'cls' }[] = [];

@@ -14,14 +14,20 @@ import {
 } from './index';
 import { FactsCache, type CachedFacts } from './incremental/factsCache';
 import { FileState, type FileChange } from './incremental/fileState';
-import { routesByHandler, ruleSettings, scanIntoStore } from './incremental/scan';
+import {
+  localRaw,
+  processFile,
+  routesByHandler,
+  ruleSettings,
+  scanIntoStore,
+} from './incremental/scan';
 import { fileKey, type ItemLists } from './incremental/signature';
 import { combineTraced, type Relevance } from './incremental/trace';
 import { rescan } from './incremental/rescan';
 import { ImportGraph, WarmFallback, warmUpdate, type WarmState } from './incremental/warm';
 import { createPythonParser, parserUsable } from './parser';
 import { computeAllFacts } from './pool';
-import { DEFAULT_CONFIG, type ConfigResolver } from './scan';
+import { DEFAULT_CONFIG, isFileLocal, type ConfigResolver } from './scan';
 import type { EngineDiagnostic } from './types';
 import type { WorkspaceFile } from './workspace';
 
@@ -74,6 +80,13 @@ export interface UpdateInfo {
   taintRoutes: number;
   /** Milliseconds by step of the file's and the workspace's update. */
   steps: Record<string, number>;
+}
+
+/** A document's findings that nothing outside it can change (see fileLocalFindings). */
+export interface FileLocalResult {
+  findings: Finding[];
+  /** The file's syntax-error note, as the full pass gives it. */
+  notes: EngineDiagnostic[];
 }
 
 /** What changed since the last `takeChanges()`. */
@@ -287,9 +300,11 @@ export class EngineSession {
   /**
    * A file's text changed (open document) or appeared on disk; `null` text re-reads the disk.
    * Open documents are re-analysed incrementally and, when the edit keeps the route graph, the
-   * analysis is patched at once (`lastUpdate` says which path was taken).
+   * analysis is patched at once (`lastUpdate` says which path was taken). `whole`: analyse the
+   * whole text, not the statements that differ from the text analysed before (an open
+   * document's text replacing the disk's after a load, as fileLocalFindings analysed it).
    */
-  async updateFile(abs: string, text: string | null): Promise<void> {
+  async updateFile(abs: string, text: string | null, whole = false): Promise<void> {
     let p = await this.ensureParser();
     const t0 = performance.now();
     const before = this.files.get(abs);
@@ -297,7 +312,14 @@ export class EngineSession {
     // FASTAPI_LENS_WARM=0: every edit re-runs everything (the behaviour before incremental
     // analysis; the latency benchmark compares the two).
     const incremental = process.env.FASTAPI_LENS_WARM !== '0';
-    if (incremental && text !== null && before && before.facts && before.source !== null) {
+    if (
+      incremental &&
+      !whole &&
+      text !== null &&
+      before &&
+      before.facts &&
+      before.source !== null
+    ) {
       if (text.length <= this.maxBytes && this.editIncrementally(p, before, text, t0)) return;
       // A trap during the incremental attempt: the text is analysed in a fresh instance.
       if (!parserUsable(p)) p = await this.ensureParser();
@@ -521,13 +543,66 @@ export class EngineSession {
         if (f.error) diagnostics.push({ file: f.rel, message: f.error });
         continue;
       }
-      if (f.facts.parseErrors > 0)
-        diagnostics.push({
-          file: f.rel,
-          message: `syntax errors (${f.facts.parseErrors}); analysed what could be parsed`,
-        });
+      const note = syntaxNote(f.rel, f.facts);
+      if (note) diagnostics.push(note);
     }
     return diagnostics;
+  }
+
+  /** The facts of a file, when they are those of this text. */
+  private factsOfText(abs: string, text: string): ModuleFacts | null {
+    const f = this.files.get(abs);
+    if (!f?.facts) return null;
+    return (f.source ?? this.sourceOf(abs)) === text ? f.facts : null;
+  }
+
+  /**
+   * The findings of one document that nothing outside it can change, from its text alone (no
+   * load needed: what an editor shows while the workspace loads). Only findings of file rules
+   * that isFileLocal (scan.ts) accepts, made into findings by the full pass's own code
+   * (configuration, suppression comments, severity overrides, fingerprints: processFile), so
+   * each is among the findings the full pass gives for the same text; with the file's
+   * syntax-error note. null when this text cannot be analysed here (over the size limit, parse
+   * refused or stopped, no parser): the full pass says why. Nothing analysed changes.
+   */
+  async fileLocalFindings(abs: string, text: string): Promise<FileLocalResult | null> {
+    if (text.length > this.maxBytes) return null;
+    // The facts the full pass will use, when it has them for this text (a load takes them
+    // from the facts cache before it parses anything, and files it analyses in this thread
+    // are done by the next turn); else this text's, without taint.
+    let facts = this.factsOfText(abs, text);
+    if (!facts) {
+      try {
+        await this.ensureParser();
+      } catch {
+        return null;
+      }
+      await new Promise((resolve) => setImmediate(resolve));
+      facts = this.factsOfText(abs, text);
+    }
+    if (!facts)
+      try {
+        const p = await this.ensureParser();
+        facts = factsFor(p, abs, text, this.isTest(abs), { taint: false });
+      } catch {
+        return null;
+      }
+    const rel = relPath(this.cwd, abs);
+    const local = facts.local.filter(isFileLocal);
+    const file: WorkspaceFile = {
+      abs,
+      rel,
+      module: '',
+      isPackage: false,
+      facts: { ...facts, local },
+    };
+    // No routes: at module level none could own a finding.
+    const findings = processFile(rel, localRaw(file, new Map()), file, {
+      config: this.processOptions().config,
+      sourceOf: () => text,
+    });
+    const note = syntaxNote(rel, facts);
+    return { findings, notes: note ? [note] : [] };
   }
 
   /** The workspace model over the cached facts (memoized until the next change). */
@@ -664,6 +739,15 @@ export function sameFacts(a: ModuleFacts, b: ModuleFacts): boolean {
     JSON.parse(JSON.stringify(norm(a))),
     JSON.parse(JSON.stringify(norm(b))),
   );
+}
+
+/** The note of a file the parser recovered from errors in. */
+function syntaxNote(rel: string, facts: ModuleFacts): EngineDiagnostic | null {
+  if (facts.parseErrors <= 0) return null;
+  return {
+    file: rel,
+    message: `syntax errors (${facts.parseErrors}); analysed what could be parsed`,
+  };
 }
 
 function statOf(abs: string): { mtimeMs: number; size: number } | null {

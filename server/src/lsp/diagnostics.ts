@@ -136,6 +136,19 @@ export function findingToDiagnostic(
   return d;
 }
 
+/**
+ * Diagnostics of a document's file-local findings and notes (FileLocalResult), published while
+ * its folder loads: made as fileDiagnostics makes them, without routes (none can own these).
+ */
+export function fileLocalDiagnostics(
+  folder: LensFolder,
+  findings: Finding[],
+  notes: EngineDiagnostic[],
+): Diagnostic[] {
+  const none = new RecordIndex([]);
+  return [...findings.map((f) => findingToDiagnostic(folder, f, none)), ...notes.map(engineNote)];
+}
+
 function engineNote(d: EngineDiagnostic): Diagnostic {
   const line = Math.max(0, (d.line ?? 1) - 1);
   return {

@@ -4,7 +4,7 @@ import ignore from 'ignore';
 import { relPath, toPosix } from '../engine/discovery';
 import type { Finding } from '../engine/findings';
 import { DEFAULT_MAX_FILE_BYTES, readSource, type Analysis } from '../engine/index';
-import { EngineSession } from '../engine/session';
+import { EngineSession, type FileLocalResult } from '../engine/session';
 import { DEFAULT_SETTINGS, type LensSettings } from '../protocol';
 import { folderConfig, type FolderConfig } from './settings';
 import { isInside } from './uri';
@@ -112,10 +112,13 @@ export class LensFolder {
     }
   }
 
-  /** Hand an open document's text to the engine (binary buffers go through the disk check). */
-  private async applyText(abs: string, text: string): Promise<void> {
+  /**
+   * Hand an open document's text to the engine (binary buffers go through the disk check);
+   * `whole`: analyse all of it, not only the statements that differ from the last text.
+   */
+  private async applyText(abs: string, text: string, whole = false): Promise<void> {
     if (text.includes(NUL)) await this.session.updateFile(abs, null);
-    else await this.session.updateFile(abs, text);
+    else await this.session.updateFile(abs, text, whole);
   }
 
   /** Apply pending document changes now (before answering a request). */
@@ -136,13 +139,17 @@ export class LensFolder {
     return true;
   }
 
-  /** Make open documents win over what a load read from the disk. */
+  /**
+   * Make open documents win over what a load read from the disk: each analysed whole, as the
+   * early file-local findings published during the load were (lens.ts), so that those are
+   * among what the load publishes.
+   */
   private async reapplyOpenDocuments(): Promise<void> {
     for (const abs of this.docs.openPaths()) {
       if (!this.contains(abs) || this.isExcluded(abs)) continue;
       const text = this.docs.openText(abs);
       if (text !== undefined && this.session.sourceOf(abs) !== text)
-        await this.applyText(abs, text);
+        await this.applyText(abs, text, true);
     }
   }
 
@@ -168,6 +175,19 @@ export class LensFolder {
     this.loaded = true;
     this.publishedOnce = false;
     return true;
+  }
+
+  /**
+   * The findings of an open document that its text alone decides, with that text (lens.ts
+   * publishes them while the folder loads); null when the load will not analyse this text
+   * (not open, excluded, binary: the disk's is read) or the engine cannot analyse it here.
+   */
+  async fileLocalFindings(abs: string): Promise<{ text: string; result: FileLocalResult } | null> {
+    const text = this.docs.openText(abs);
+    if (text === undefined || text.includes(NUL) || !this.contains(abs) || this.isExcluded(abs))
+      return null;
+    const result = await this.session.fileLocalFindings(abs, text);
+    return result && { text, result };
   }
 
   analysis(): Analysis {

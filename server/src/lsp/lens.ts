@@ -18,6 +18,7 @@ import {
 import type { Analysis } from '../engine/index';
 import {
   fileDiagnostics,
+  fileLocalDiagnostics,
   notesByFile,
   recordIndex,
   type FileDiagnostics,
@@ -111,6 +112,23 @@ interface PendingPublish {
 /** Publishing yields to other events after this long. */
 const PUBLISH_SLICE_MS = 8;
 
+/**
+ * A folder's first load under way: open documents get their file-local findings published
+ * (Session.fileLocalFindings) before the load's complete set, which replaces them.
+ */
+interface EarlyPass {
+  /** The load has started: settings read, files discovered, cached facts taken. */
+  ready: boolean;
+  /** Open documents to analyse (absolute paths). */
+  due: Set<string>;
+  /** The text each document's early diagnostics were made of. */
+  sent: Map<string, string>;
+  running: Promise<void> | null;
+}
+
+/** Key of diagnostics published early: equal to no key of fileDiagnostics, so replaced. */
+const EARLY_KEY = '\0file-local';
+
 export class Lens implements DocumentSource {
   readonly documents = new TextDocuments(TextDocument);
   folders: LensFolder[] = [];
@@ -154,6 +172,8 @@ export class Lens implements DocumentSource {
   publishEveryVersion = false;
   /** Documents changed since their diagnostics were last sent. */
   private readonly edited = new Set<string>();
+  /** Folders whose first load is under way (see EarlyPass). */
+  private readonly early = new Map<LensFolder, EarlyPass>();
 
   constructor(
     readonly connection: Connection,
@@ -197,12 +217,18 @@ export class Lens implements DocumentSource {
     this.edited.add(abs);
     if (this.logTimings) this.changedAt = performance.timeOrigin + performance.now();
     this.schedule(folder, delay);
+    const pass = this.early.get(folder);
+    if (pass && !folder.loaded) {
+      pass.due.add(abs);
+      this.runEarly(folder, pass);
+    }
   }
 
   documentClosed(uri: string): void {
     const abs = uriToPath(uri);
     if (!abs) return;
     this.openByPath.delete(abs);
+    for (const pass of this.early.values()) pass.due.delete(abs);
     const single = this.singles.get(abs);
     if (single) {
       this.singles.delete(abs);
@@ -353,11 +379,14 @@ export class Lens implements DocumentSource {
    * Publish the folder's diagnostics for the files whose diagnostics changed: the edited
    * documents at once, the other files (every file after an edit that changed the route graph)
    * in slices afterwards, so that the edited document's latency does not pay for them. A file's
-   * diagnostics are made only when their key (what they are made of) changed. Nothing is
-   * published before the folder's first load: a partial workspace gives wrong exposures.
+   * diagnostics are made only when their key (what they are made of) changed. Nothing else is
+   * published before the folder's first load (a partial workspace gives wrong exposures) than
+   * the file-local findings of open documents (publishEarly), which this replaces.
    */
   publish(folder: LensFolder): void {
     if (!folder.loaded) return;
+    // The early pass is over: what it sent has a key no complete set has, so it is replaced.
+    this.early.delete(folder);
     this.stopPending(folder);
     const carried = this.carried.get(folder);
     this.carried.delete(folder);
@@ -507,6 +536,7 @@ export class Lens implements DocumentSource {
 
   /** Remove every diagnostic a folder published (folder removed, single file closed). */
   clearFolder(folder: LensFolder): void {
+    this.early.delete(folder);
     this.stopPending(folder);
     this.carried.delete(folder);
     folder.session.dispose();
@@ -539,9 +569,77 @@ export class Lens implements DocumentSource {
       void this.connection.sendRequest(CodeLensRefreshRequest.type).catch(() => undefined);
   }
 
+  // ---- file-local findings while a folder loads --------------------------------------------
+
+  /** Analyse the due documents of an early pass, one at a time, once the load has started. */
+  private runEarly(folder: LensFolder, pass: EarlyPass): void {
+    if (!pass.ready || pass.running) return;
+    pass.running = (async () => {
+      for (let abs = first(pass.due); abs !== undefined; abs = first(pass.due)) {
+        pass.due.delete(abs);
+        await this.publishEarly(folder, pass, abs);
+      }
+    })()
+      .catch((err) => this.log.error(`file-local analysis failed: ${errorText(err)}`))
+      .finally(() => {
+        pass.running = null;
+        // A document opened while the last one was being sent.
+        if (pass.due.size && this.early.get(folder) === pass) this.runEarly(folder, pass);
+      });
+  }
+
+  /**
+   * Publish an open document's file-local findings (engine: Session.fileLocalFindings) while
+   * its folder loads: the complete set published after the load has each of them. A document
+   * the engine cannot analyse here waits for the load.
+   */
+  private async publishEarly(folder: LensFolder, pass: EarlyPass, abs: string): Promise<void> {
+    // Opening a document also reports its content as changed: one analysis per text.
+    if (!folder.settings.enable || pass.sent.get(abs) === this.openText(abs)) return;
+    const t0 = performance.now();
+    const session = folder.session;
+    const local = await folder.fileLocalFindings(abs);
+    // Still before the complete set, for the same text and settings.
+    if (
+      !local ||
+      this.early.get(folder) !== pass ||
+      folder.session !== session ||
+      !folder.settings.enable ||
+      this.openText(abs) !== local.text
+    )
+      return;
+    pass.sent.set(abs, local.text);
+    const diagnostics = fileLocalDiagnostics(folder, local.result.findings, local.result.notes);
+    // Nothing found yet says nothing: the document waits for the complete set.
+    if (diagnostics.length === 0) return;
+    const uri = this.published.get(abs)?.uri ?? pathToUri(abs);
+    this.published.set(abs, { folder, uri, key: EARLY_KEY, diagnostics });
+    const version = this.openVersion(abs);
+    if (this.logTimings)
+      this.log.info(
+        `early ${JSON.stringify({ uri, version, diagnostics: diagnostics.length, ms: performance.now() - t0 })}`,
+      );
+    // Written out before the load goes on: the workspace pass holds the thread for a while.
+    await this.connection.sendDiagnostics(
+      version === null ? { uri, diagnostics } : { uri, version, diagnostics },
+    );
+  }
+
+  /** Wait until an early pass has sent what it was analysing. */
+  private async earlySettled(pass: EarlyPass): Promise<void> {
+    while (pass.running) await pass.running;
+  }
+
   /** Load a folder (with server-initiated progress when the client shows it), then publish. */
   async loadFolder(folder: LensFolder): Promise<void> {
     if (folder.loading) return folder.loading;
+    // Before the first load: open documents get their file-local findings meanwhile.
+    let pass: EarlyPass | null = null;
+    if (!folder.loaded) {
+      pass = { ready: false, due: new Set(), sent: new Map(), running: null };
+      for (const abs of this.openPaths()) if (folder.contains(abs)) pass.due.add(abs);
+      this.early.set(folder, pass);
+    }
     const run = async () => {
       const t0 = performance.now();
       await this.refreshSettings(folder);
@@ -561,7 +659,7 @@ export class Lens implements DocumentSource {
         }
       }
       try {
-        await folder.load(
+        const loaded = folder.load(
           (done, total) =>
             reporter?.report(
               total ? Math.round((done / total) * 100) : 100,
@@ -569,9 +667,19 @@ export class Lens implements DocumentSource {
             ),
           () => reporter?.token.isCancellationRequested ?? false,
         );
+        // The load runs up to its first wait at once: files are discovered and the facts
+        // cache read, so the early pass finds cached facts of unchanged documents.
+        if (pass) {
+          pass.ready = true;
+          this.runEarly(folder, pass);
+        }
+        await loaded;
       } finally {
         reporter?.done();
       }
+      // What the early pass is analysing goes out first (cached facts: at once; else one
+      // document parsed while the workers parse the others).
+      if (pass) await this.earlySettled(pass);
       const t1 = performance.now();
       this.publish(folder);
       if (this.logTimings) {
@@ -594,7 +702,14 @@ export class Lens implements DocumentSource {
       .catch((err) => this.log.error(`loading ${folder.root} failed: ${errorText(err)}`))
       .finally(() => {
         folder.loading = null;
+        // A load cancelled or failed: what the early pass sent stays until a publish.
+        if (pass && this.early.get(folder) === pass) this.early.delete(folder);
       });
     return folder.loading;
   }
+}
+
+function first<T>(set: Set<T>): T | undefined {
+  for (const x of set) return x;
+  return undefined;
 }
