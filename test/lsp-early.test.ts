@@ -200,6 +200,21 @@ describe(
         { abs: plain, text: plainText },
         { abs: deep, text: deepText },
       ]);
+      // A quick fix asked for as soon as the early set shows: answered from the loaded
+      // workspace (it waits for the load), with the fixes of the early diagnostic.
+      while (server.sets(settingsPy).length === 0) await new Promise((r) => setTimeout(r, 5));
+      const early = server.sets(settingsPy)[0];
+      const secret = early.diagnostics.find((d) => d.code === 'SECRET001');
+      assert.ok(secret, 'the early set has the secret');
+      const actions = (await server.conn.sendRequest('textDocument/codeAction', {
+        textDocument: { uri: uri(settingsPy) },
+        range: secret.range,
+        context: { diagnostics: [secret] },
+      })) as { title: string }[];
+      assert.ok(
+        actions.some((a) => /ignore/i.test(a.title)),
+        `quick fixes for the early diagnostic: ${actions.map((a) => a.title).join(' | ')}`,
+      );
       await server.settle();
       assert.deepEqual(server.errors, []);
 

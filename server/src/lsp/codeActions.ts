@@ -169,7 +169,7 @@ export async function codeActions(lens: Lens, params: CodeActionParams): Promise
   if (!abs) return [];
   const folder = lens.folderFor(abs, false);
   if (!folder || !folder.settings.enable) return [];
-  await folder.flush();
+  await folder.ready();
   // A text the engine refuses to parse (too big, binary, nested too deep) has no findings of
   // its own, and fixes computed from the findings of another version of it would be wrong.
   const text = folder.sourceOf(abs);

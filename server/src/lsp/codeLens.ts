@@ -15,7 +15,7 @@ export async function codeLenses(lens: Lens, params: CodeLensParams): Promise<Co
   if (!abs) return [];
   const folder = lens.folderFor(abs, false);
   if (!folder || !folder.settings.enable || !folder.settings.codeLens.enable) return [];
-  await folder.flush();
+  await folder.ready();
   const rel = folder.rel(abs);
   const out: CodeLens[] = [];
   for (const span of routeSpans(folder, abs, folder.analysis().records)) {

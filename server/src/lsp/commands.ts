@@ -38,7 +38,7 @@ export async function executeCommand(lens: Lens, params: ExecuteCommandParams): 
       if (!abs || !pos) return null;
       const folder = lens.folderFor(abs, false);
       if (!folder) return null;
-      await folder.flush();
+      await folder.ready();
       const line = pos.line + 1;
       const span = routeSpans(folder, abs, folder.analysis().records).find(
         (s) => s.record.route.line === line || (line >= s.first && line <= s.last),

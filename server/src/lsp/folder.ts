@@ -121,6 +121,16 @@ export class LensFolder {
     else await this.session.updateFile(abs, text, whole);
   }
 
+  /**
+   * Wait for a first load under way, then apply pending changes: what requests (hover, code
+   * actions, CodeLens, commands) call first, so they never answer from a half-loaded workspace
+   * (exposure from the files read so far; quick fixes missing for the early diagnostics).
+   */
+  async ready(): Promise<void> {
+    while (!this.loaded && this.loading) await this.loading;
+    await this.flush();
+  }
+
   /** Apply pending document changes now (before answering a request). */
   async flush(duringLoad = false): Promise<boolean> {
     if (this.dirty.size === 0) return false;

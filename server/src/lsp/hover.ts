@@ -130,7 +130,7 @@ export async function hover(lens: Lens, params: HoverParams): Promise<Hover | nu
   if (!abs) return null;
   const folder = lens.folderFor(abs, false);
   if (!folder || !folder.settings.enable) return null;
-  await folder.flush();
+  await folder.ready();
   const analysis = folder.analysis();
   const records = analysis.records;
   const line = params.position.line + 1;
