@@ -65,7 +65,7 @@ async function main(): Promise<void> {
       lap('parse');
       try {
         const nodes = new FileNodes(tree.rootNode, source);
-        const facts = extractFacts(f.abs, tree, source, nodes, f.test);
+        const facts = extractFacts(f.abs, tree, source, nodes, { test: f.test, docs: f.docs });
         lap('facts');
         facts.local = runFileRules(f.abs, source, tree, facts, nodes);
         findings += facts.local.length;

@@ -7,7 +7,7 @@ import type { Parser } from 'web-tree-sitter';
 import { PATTERNS_RULES } from '../rules/patterns/index';
 import { matchesEverything } from '../rules/patterns/cors';
 import { isPlaceholder } from '../rules/patterns/hardcoded-secret';
-import { isTestFile, isTestFileUnder } from '../server/src/engine/discovery';
+import { fileRoleUnder, isDocsFile, isTestFile } from '../server/src/engine/discovery';
 import { isSecretName, words } from '../rules/patterns/util';
 import { scanWorkspace, type Finding } from '../server/src/engine/index';
 import type { TextEdit } from '../server/src/engine/findings';
@@ -143,13 +143,18 @@ describe('pattern rules: helpers', () => {
     assert.ok(!isTestFile('app/testimonials.py'));
     assert.ok(!isTestFile('app/contest.py'));
     // Folders above the root are where the checkout lives, not test code.
-    assert.ok(!isTestFileUnder('/home/me/tests/shop/app/main.py', ['/home/me/tests/shop']));
-    assert.ok(!isTestFileUnder('/srv/testing/a/b/c/api.py', ['/srv/testing/a']));
-    assert.ok(isTestFileUnder('/home/me/tests/shop/tests/test_x.py', ['/home/me/tests/shop']));
+    assert.ok(!fileRoleUnder('/home/me/tests/shop/app/main.py', ['/home/me/tests/shop']).test);
+    assert.ok(!fileRoleUnder('/srv/testing/a/b/c/api.py', ['/srv/testing/a']).test);
+    assert.ok(fileRoleUnder('/home/me/tests/shop/tests/test_x.py', ['/home/me/tests/shop']).test);
     // The deepest root holding the file decides; a file root by its name.
-    assert.ok(!isTestFileUnder('/w/tests/svc/app.py', ['/w', '/w/tests/svc']));
-    assert.ok(isTestFileUnder('/w/tests/svc/test_app.py', ['/w/tests/svc/test_app.py']));
-    assert.ok(!isTestFileUnder('/elsewhere/tests/app.py', ['/w']));
+    assert.ok(!fileRoleUnder('/w/tests/svc/app.py', ['/w', '/w/tests/svc']).test);
+    assert.ok(fileRoleUnder('/w/tests/svc/test_app.py', ['/w/tests/svc/test_app.py']).test);
+    assert.ok(!fileRoleUnder('/elsewhere/tests/app.py', ['/w']).test);
+    // Documentation examples, the same way.
+    assert.ok(isDocsFile('docs/tutorial/security.py'));
+    assert.ok(isDocsFile('project/doc/example.py'));
+    assert.ok(!isDocsFile('app/docs_router.py'));
+    assert.ok(!fileRoleUnder('/home/me/docs/shop/app/config.py', ['/home/me/docs/shop']).docs);
   });
 });
 

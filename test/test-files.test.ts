@@ -7,9 +7,10 @@ import { scanWorkspace } from '../server/src/engine/index';
 import { EngineSession } from '../server/src/engine/session';
 
 /**
- * Which files are test code is decided once, at discovery, from the path below the root: a
- * project checked out under a folder named `tests` or `testing` is analysed like any other
- * (taint, secrets, overrides), while its own `tests/` folder stays test code.
+ * Which files are test code (or documentation examples) is decided once, at discovery, from the
+ * path below the root: a project checked out under a folder named `tests`, `testing` or `docs`
+ * is analysed like any other (taint, secrets, overrides), while its own `tests/` and `docs/`
+ * folders keep their role.
  */
 
 const FIXTURES = path.join(__dirname, 'fixtures', 'rules');
@@ -41,6 +42,25 @@ describe('test files are decided below the root', () => {
       assert.deepEqual(summary(rb.findings), summary(ra.findings));
     });
   }
+
+  it('SECRET001: the same findings under a folder named docs; a docs folder inside is skipped', async () => {
+    const a = path.join(plain, 'SECRET001');
+    if (!fs.existsSync(a)) copyTo(plain, 'SECRET001');
+    const b = copyTo(path.join(tmp, 'docs'), 'SECRET001');
+    const ra = await scanWorkspace({ roots: [a], cwd: a, threads: 1 });
+    const rb = await scanWorkspace({ roots: [b], cwd: b, threads: 1 });
+    assert.ok(ra.findings.some((f) => f.code === 'SECRET001'));
+    assert.deepEqual(summary(rb.findings), summary(ra.findings));
+    // The project's own documentation examples are not deployed.
+    fs.mkdirSync(path.join(b, 'docs'), { recursive: true });
+    fs.copyFileSync(
+      path.join(b, 'app', 'core', 'config.py'),
+      path.join(b, 'docs', 'config_example.py'),
+    );
+    const rc = await scanWorkspace({ roots: [b], cwd: b, threads: 1 });
+    assert.ok(!rc.findings.some((f) => f.file.startsWith('docs/')), 'docs/ examples skipped');
+    assert.ok(rc.findings.some((f) => f.file === 'app/core/config.py' && f.code === 'SECRET001'));
+  });
 
   it('taint findings survive a checkout under tests/ (CLI and editor)', async () => {
     const b = path.join(nested, 'INJ001');

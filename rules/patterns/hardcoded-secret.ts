@@ -130,7 +130,7 @@ class Settings(BaseSettings):
   },
   checkFile(ctx) {
     // Tests and documentation tooling are not deployed.
-    if (ctx.facts.test || /[\\/]docs?[\\/]/.test(ctx.file) || !SECRETISH.test(ctx.source)) return;
+    if (ctx.facts.test || ctx.facts.docs || !SECRETISH.test(ctx.source)) return;
     const reported = new Set<number>();
     const report = (literal: Node, message: string, fixFor?: string): void => {
       if (reported.has(literal.id)) return;

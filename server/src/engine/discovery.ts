@@ -23,6 +23,8 @@ export interface DiscoveredFile {
   root: string;
   /** Test code (see isTestFile): decided here, once, from the path below the root. */
   test: boolean;
+  /** Documentation examples (see isDocsFile), decided the same way. */
+  docs: boolean;
 }
 
 export interface DiscoveryResult {
@@ -98,7 +100,7 @@ export function discover(roots: string[], options: DiscoveryOptions): DiscoveryR
           abs: root,
           rel: relPath(options.cwd, root),
           root: path.dirname(root),
-          test: isTestFile(path.basename(root)),
+          ...fileRole(path.basename(root)),
         });
         const dir = path.dirname(root);
         if (fs.existsSync(path.join(dir, '__init__.py'))) result.packages.add(dir);
@@ -196,7 +198,7 @@ export function discover(roots: string[], options: DiscoveryOptions): DiscoveryR
           abs,
           rel: relPath(options.cwd, abs),
           root,
-          test: isTestFile(toPosix(path.relative(root, abs))),
+          ...fileRole(toPosix(path.relative(root, abs))),
         });
       } else if (isPy)
         // A FIFO, socket or device named `.py` (or a link to one): never opened, reading could block.
@@ -288,11 +290,28 @@ export function isTestFile(pathBelowRoot: string): boolean {
   );
 }
 
+/** Documentation examples: a `doc` or `docs` folder below the root (SECRET001 skips them). */
+export function isDocsFile(pathBelowRoot: string): boolean {
+  return /(^|\/)docs?\//.test(pathBelowRoot);
+}
+
+/** What a file is, from its path below the root it was found under. */
+export interface FileRole {
+  test: boolean;
+  docs: boolean;
+}
+
+export const CODE_FILE: FileRole = { test: false, docs: false };
+
+export function fileRole(pathBelowRoot: string): FileRole {
+  return { test: isTestFile(pathBelowRoot), docs: isDocsFile(pathBelowRoot) };
+}
+
 /**
- * `isTestFile` for a file known by its absolute path: below the deepest of `roots` that holds
- * it (files opened outside every root: by their name alone).
+ * `fileRole` for a file known by its absolute path: below the deepest of `roots` that holds it
+ * (files opened outside every root: by their name alone).
  */
-export function isTestFileUnder(abs: string, roots: string[]): boolean {
+export function fileRoleUnder(abs: string, roots: string[]): FileRole {
   let best: string | null = null;
   for (const r of roots) {
     const rel = path.relative(r, abs);
@@ -301,5 +320,5 @@ export function isTestFileUnder(abs: string, roots: string[]): boolean {
   }
   const below = best === null ? '' : toPosix(path.relative(best, abs));
   // A root that is the file itself: its name alone.
-  return isTestFile(below === '' ? path.basename(abs) : below);
+  return fileRole(below === '' ? path.basename(abs) : below);
 }

@@ -1,4 +1,5 @@
 import type { Node, Tree } from 'web-tree-sitter';
+import { CODE_FILE, type FileRole } from './discovery';
 import type { LocalFinding } from './findings';
 import type { TaintFacts } from './taint/types';
 
@@ -160,6 +161,8 @@ export interface ModuleFacts {
   fastapiRelated: boolean;
   /** Test code (discovery.ts isTestFile): never served. */
   test: boolean;
+  /** Documentation examples (discovery.ts isDocsFile). */
+  docs: boolean;
   lineCount: number;
   parseErrors: number;
   /** Findings of the file rules, computed while the tree was alive. */
@@ -926,7 +929,7 @@ export function extractFacts(
   tree: Tree,
   source?: string,
   shared?: FileNodes,
-  test = false,
+  role: FileRole = CODE_FILE,
 ): ModuleFacts {
   const nodes = shared ?? new FileNodes(tree.rootNode, source);
   const outer = S;
@@ -935,7 +938,8 @@ export function extractFacts(
   PLAIN = nodes.plain() ? nodes : null;
   try {
     const facts = extractWith(file, tree, source, nodes);
-    facts.test = test;
+    facts.test = role.test;
+    facts.docs = role.docs;
     return facts;
   } finally {
     S = outer;
@@ -991,6 +995,7 @@ function extractWith(
     exportsAll: null,
     fastapiRelated: false,
     test: false,
+    docs: false,
     lineCount: root.endPosition.row + 1,
     parseErrors: 0,
     local: [],

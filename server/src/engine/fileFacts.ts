@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import type { Parser } from 'web-tree-sitter';
-import { errText } from './discovery';
+import { CODE_FILE, errText, type FileRole } from './discovery';
 import { extractFacts, FileNodes, type ModuleFacts } from './facts';
 import { parseSource } from './parser';
 import { runFileRules } from './scan';
@@ -38,21 +38,21 @@ export function readSource(abs: string, maxBytes: number): { source: string } | 
 }
 
 /**
- * `test`: the file is test code (discovery.ts isTestFile). `taint: false`: no taint summaries
+ * `role`: test code or documentation examples (discovery.ts fileRole). `taint: false`: no taint summaries
  * (what the file rules see is the same; session.ts fileLocalFindings needs no more).
  */
 export function factsFor(
   p: Parser,
   abs: string,
   source: string,
-  test = false,
+  role: FileRole = CODE_FILE,
   options: { taint?: boolean } = {},
 ): ModuleFacts {
   const tree = parseSource(p, source);
   try {
     // One search of the tree for the node types every pass needs, shared by all three.
     const nodes = new FileNodes(tree.rootNode, source);
-    const facts = extractFacts(abs, tree, source, nodes, test);
+    const facts = extractFacts(abs, tree, source, nodes, role);
     facts.local = runFileRules(abs, source, tree, facts, nodes);
     if (options.taint !== false) facts.taint = computeTaintFacts(tree, facts, nodes);
     return facts;

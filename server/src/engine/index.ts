@@ -56,7 +56,7 @@ export async function analyzeWorkspace(options: AnalyzeOptions): Promise<Analysi
     discovered.files.map((f) => ({
       abs: f.abs,
       overlay: options.overlays?.get(f.abs),
-      test: f.test,
+      role: { test: f.test, docs: f.docs },
     })),
     { maxBytes, threads: options.threads },
   );

@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { ModuleFacts } from './facts';
-import { errText } from './discovery';
+import { errText, type FileRole } from './discovery';
 import { factsFor, readSource } from './fileFacts';
 import { createPythonParser, parserUsable } from './parser';
 
@@ -17,8 +17,8 @@ export interface FactsJob {
   abs: string;
   /** Editor contents that win over the disk. */
   overlay?: string;
-  /** Test code (discovery.ts isTestFile). */
-  test?: boolean;
+  /** Test code or documentation examples (discovery.ts fileRole). */
+  role?: FileRole;
 }
 
 export type FactsResult =
@@ -47,7 +47,7 @@ export function computeOne(
   const read = job.overlay !== undefined ? { source: job.overlay } : readSource(job.abs, maxBytes);
   if ('error' in read) return { abs: job.abs, error: read.error };
   try {
-    const facts = factsFor(parser, job.abs, read.source, job.test ?? false);
+    const facts = factsFor(parser, job.abs, read.source, job.role);
     return keepSource ? { abs: job.abs, facts, source: read.source } : { abs: job.abs, facts };
   } catch (err) {
     return { abs: job.abs, error: `could not analyse: ${errText(err)}` };

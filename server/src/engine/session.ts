@@ -2,7 +2,14 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import type { Parser } from 'web-tree-sitter';
-import { discover, errText, isTestFileUnder, moduleNameFor, relPath } from './discovery';
+import {
+  discover,
+  errText,
+  fileRoleUnder,
+  moduleNameFor,
+  relPath,
+  type FileRole,
+} from './discovery';
 import type { ModuleFacts } from './facts';
 import type { Finding } from './findings';
 import {
@@ -225,7 +232,7 @@ export class EngineSession {
     });
     this.cached = null;
     const results = await computeAllFacts(
-      todo.map((f) => ({ abs: f.abs, test: f.test })),
+      todo.map((f) => ({ abs: f.abs, role: { test: f.test, docs: f.docs } })),
       {
         maxBytes: this.maxBytes,
         keepSource: true,
@@ -278,9 +285,9 @@ export class EngineSession {
     return this.analyseText(p, abs, read.source);
   }
 
-  /** Test code (discovery.ts isTestFile), below the root that holds the file. */
-  private isTest(abs: string): boolean {
-    return isTestFileUnder(
+  /** Test code or documentation examples (discovery.ts fileRole), below the file's root. */
+  private roleOf(abs: string): FileRole {
+    return fileRoleUnder(
       abs,
       this.options.roots.map((r) => path.resolve(this.cwd, r)),
     );
@@ -291,7 +298,7 @@ export class EngineSession {
     if (source.length > this.maxBytes)
       return { abs, rel, facts: null, error: 'skipped: file is over the size limit', source: null };
     try {
-      return { abs, rel, facts: factsFor(p, abs, source, this.isTest(abs)), error: null, source };
+      return { abs, rel, facts: factsFor(p, abs, source, this.roleOf(abs)), error: null, source };
     } catch (err) {
       return { abs, rel, facts: null, error: `could not analyse: ${errText(err)}`, source: null };
     }
@@ -583,7 +590,7 @@ export class EngineSession {
     if (!facts)
       try {
         const p = await this.ensureParser();
-        facts = factsFor(p, abs, text, this.isTest(abs), { taint: false });
+        facts = factsFor(p, abs, text, this.roleOf(abs), { taint: false });
       } catch {
         return null;
       }
@@ -706,11 +713,11 @@ export class EngineSession {
     const differ: string[] = [];
     for (const f of this.files.values()) {
       if (!f.state || f.source === null) continue;
-      const full = factsFor(p, f.abs, f.source, this.isTest(f.abs));
+      const full = factsFor(p, f.abs, f.source, this.roleOf(f.abs));
       if (sameFacts(full, f.state.facts)) continue;
       differ.push(f.rel);
       f.state.dispose();
-      f.state = FileState.create(p, f.abs, f.source, full.test);
+      f.state = FileState.create(p, f.abs, f.source, { test: full.test, docs: full.docs });
       f.facts = f.state.facts;
     }
     if (differ.length) this.invalidate();

@@ -11,6 +11,7 @@ import {
   type StatementCall,
   type SubscriptAssign,
 } from '../facts';
+import { CODE_FILE, type FileRole } from '../discovery';
 import type { LocalFinding } from '../findings';
 import { parseSource } from '../parser';
 import { runFileRules } from '../scan';
@@ -344,16 +345,21 @@ export class FileState {
     private taintKeyValue: string,
   ) {}
 
-  /** Test code (discovery.ts isTestFile): kept in every facts object made for the file. */
-  private get test(): boolean {
-    return this.facts.test;
+  /** Test code or documentation examples (discovery.ts fileRole): kept in every facts object. */
+  private get role(): FileRole {
+    return { test: this.facts.test, docs: this.facts.docs };
   }
 
   /** Full pass over a text (what factsFor does), keeping the tree for later edits. */
-  static create(parser: Parser, abs: string, source: string, test = false): FileState {
+  static create(
+    parser: Parser,
+    abs: string,
+    source: string,
+    role: FileRole = CODE_FILE,
+  ): FileState {
     const tree = parseSource(parser, source);
     try {
-      const facts = extractFacts(abs, tree, source, undefined, test);
+      const facts = extractFacts(abs, tree, source, undefined, role);
       facts.local = runFileRules(abs, source, tree, facts);
       facts.taint = computeTaintFacts(tree, facts);
       const groups = groupsOf(tree.rootNode, source);
@@ -514,7 +520,7 @@ export class FileState {
   /** Facts of one group alone (the root restricted to its statements). */
   private extractGroup(g: Group): ModuleFacts {
     const root = restrictedRoot(this.tree.rootNode, g.nodes, true);
-    return extractFacts(this.abs, treeWithRoot(this.tree, root), this.source, undefined, this.test);
+    return extractFacts(this.abs, treeWithRoot(this.tree, root), this.source, undefined, this.role);
   }
 
   private mergeItems(): Omit<ModuleFacts, 'file' | 'lineCount'> {
@@ -529,7 +535,8 @@ export class FileState {
       local: [] as LocalFinding[],
       exportsAll: null as string[] | null,
       fastapiRelated: false,
-      test: this.test,
+      test: this.facts.test,
+      docs: this.facts.docs,
       parseErrors: 0,
       taint: { funcs: [], safeFields: {} } as TaintFacts,
     };
@@ -714,6 +721,7 @@ export class FileState {
       exportsAll: merged.exportsAll,
       fastapiRelated: merged.fastapiRelated,
       test: merged.test,
+      docs: merged.docs,
       lineCount: tree.rootNode.endPosition.row + 1,
       parseErrors: merged.parseErrors,
       local: [],
@@ -820,7 +828,7 @@ export class FileState {
   /** Everything again on the new tree (the groups could not be trusted). */
   private fullPass(oldGroups: Group[], t0: number, tParse: number): FileChange {
     const tree = this.tree;
-    const facts = extractFacts(this.abs, tree, this.source, undefined, this.test);
+    const facts = extractFacts(this.abs, tree, this.source, undefined, this.role);
     const tFacts = performance.now();
     facts.local = runFileRules(this.abs, this.source, tree, facts);
     const tRules = performance.now();
