@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { CodeAction, Diagnostic } from 'vscode-languageserver-protocol';
-import { applyWorkspaceEdit, Client, msg, ROOT, SERVER, uriOf } from './lspClient';
+import { applyWorkspaceEdit, buildServerIfMissing, Client, msg, uriOf } from './lspClient';
 
 /**
  * The authentication quick fixes work at runtime. A fixture app is copied to a temp folder, the
@@ -179,10 +179,7 @@ async function applyToDisk(c: Client, action: CodeAction): Promise<Map<string, s
   return edited;
 }
 
-before(() => {
-  if (!fs.existsSync(SERVER))
-    execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'build.mjs')], { stdio: 'inherit' });
-});
+before(buildServerIfMissing);
 after(async () => {
   for (const c of clients) await c.stop();
   for (const d of tmpRoots) fs.rmSync(d, { recursive: true, force: true });

@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { pathToFileURL } from 'node:url';
 import {
   createMessageConnection,
   StreamMessageReader,
@@ -13,6 +12,7 @@ import {
 } from 'vscode-jsonrpc/node';
 import type { Diagnostic } from 'vscode-languageserver-protocol';
 import { generateLatencyProject } from '../bench/lsp-latency';
+import { buildServerIfMissing, SERVER, uriOf } from './lspClient';
 
 /**
  * Publishing after edits, over stdio with the bundled server: after an edit, the edited
@@ -24,16 +24,10 @@ import { generateLatencyProject } from '../bench/lsp-latency';
  * modules change).
  */
 
-const ROOT = path.resolve(__dirname, '..');
-const SERVER = path.join(ROOT, 'dist', 'server.js');
-
 const tmpRoots: string[] = [];
 const servers: Server[] = [];
 
-before(() => {
-  if (!fs.existsSync(SERVER))
-    execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'build.mjs')], { stdio: 'inherit' });
-});
+before(buildServerIfMissing);
 after(async () => {
   for (const s of servers) await s.stop();
   for (const d of tmpRoots) fs.rmSync(d, { recursive: true, force: true });
@@ -115,7 +109,7 @@ class Server {
   }
 }
 
-const uri = (abs: string) => pathToFileURL(abs).href;
+const uri = uriOf;
 
 /** Diagnostics by file relative to the root, with the root taken out of related URIs. */
 function relative(state: Map<string, Diagnostic[]>, root: string): Map<string, string> {

@@ -23,6 +23,7 @@ import {
 } from '../server/src/protocol';
 import {
   applyWorkspaceEdit,
+  buildServerIfMissing,
   Client,
   editsOf,
   engineFindings,
@@ -32,7 +33,6 @@ import {
   msg,
   parsesWithPython,
   ROOT,
-  SERVER,
   until,
   uriOf,
 } from './lspClient';
@@ -71,10 +71,7 @@ async function startClient(
   return c;
 }
 
-before(() => {
-  if (!fs.existsSync(SERVER))
-    execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'build.mjs')], { stdio: 'inherit' });
-});
+before(buildServerIfMissing);
 after(async () => {
   for (const c of clients) await c.stop();
   for (const d of tmpRoots) fs.rmSync(d, { recursive: true, force: true });

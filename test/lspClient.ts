@@ -38,6 +38,12 @@ export const ROOT = path.resolve(__dirname, '..');
 export const SERVER = path.join(ROOT, 'dist', 'server.js');
 export const PYTHON = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 
+/** Build the bundle when `dist/server.js` is missing (tests run from sources otherwise). */
+export function buildServerIfMissing(): void {
+  if (!fs.existsSync(SERVER))
+    execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'build.mjs')], { stdio: 'inherit' });
+}
+
 export interface ProgressParams {
   token: string | number;
   value: unknown;
