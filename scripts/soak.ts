@@ -36,7 +36,7 @@ import {
   StreamMessageReader,
   StreamMessageWriter,
 } from 'vscode-jsonrpc/node';
-import { Doc, generateLatencyProject, percentile } from '../bench/lsp-latency';
+import { countLines, Doc, generateLatencyProject, percentile } from '../bench/lsp-latency';
 import { rng, type Rng } from './fuzz';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -204,6 +204,16 @@ interface Timing {
   reason: string | null;
   flushMs: number;
   publishMs: number;
+}
+
+/** The server's account of an edit, on the edit's record (whichever of the two came first). */
+function withTiming(rec: EditRecord, t: Timing): void {
+  Object.assign(rec, {
+    path: t.path,
+    reason: t.reason,
+    flushMs: t.flushMs,
+    publishMs: t.publishMs,
+  });
 }
 
 interface LspPosition {
@@ -430,12 +440,7 @@ class Soak {
         const rec = this.pendingTimings.get(key);
         if (rec) {
           this.pendingTimings.delete(key);
-          Object.assign(rec, {
-            path: t.path,
-            reason: t.reason,
-            flushMs: t.flushMs,
-            publishMs: t.publishMs,
-          });
+          withTiming(rec, t);
         } else {
           this.timings.set(key, t);
           // Refreshes that are not edits (opens, closes, watched files) are never claimed.
@@ -573,12 +578,7 @@ class Soak {
     const timing = this.timings.get(key);
     if (timing) {
       this.timings.delete(key);
-      Object.assign(rec, {
-        path: timing.path,
-        reason: timing.reason,
-        flushMs: timing.flushMs,
-        publishMs: timing.publishMs,
-      });
+      withTiming(rec, timing);
     } else {
       this.pendingTimings.set(key, rec);
       if (this.pendingTimings.size > 200)
@@ -1418,23 +1418,6 @@ function readLiveHeap(file: string, sessionStart: number) {
 }
 
 // ---------------------------------------------------------------------------------------------
-
-function countLines(dir: string): { files: number; lines: number } {
-  let files = 0;
-  let lines = 0;
-  const walk = (d: string) => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (e.name.endsWith('.py')) {
-        files++;
-        lines += lineCount(fs.readFileSync(p, 'utf8'));
-      }
-    }
-  };
-  walk(dir);
-  return { files, lines };
-}
 
 /** Copy the built server (bundle, worker, WASM) so that a rebuild during the run cannot touch it. */
 function snapshotServer(dest: string): string {

@@ -98,6 +98,20 @@ after(() => {
   );
 });
 
+/**
+ * Run `script` (CommonJS, sources through tsx) in a fresh Node process, from the project root:
+ * a parser fault condemns the process's WebAssembly instance, so each such test gets its own.
+ * Returns the JSON the script prints.
+ */
+function runFresh(script: string): unknown {
+  const res = spawnSync(process.execPath, ['--import', 'tsx', '-e', script], {
+    cwd: ROOT,
+    encoding: 'utf8',
+  });
+  assert.equal(res.status, 0, res.stderr);
+  return JSON.parse(res.stdout);
+}
+
 describe('fuzz: mutated fixture files through the per-file engine', () => {
   it(`${FILES} mutated files are analysed or declined with a clear reason, each within ${PER_FILE_BUDGET_MS} ms`, (t) => {
     assert.ok(corpus.length >= 100, `corpus has only ${corpus.length} files`);
@@ -502,12 +516,7 @@ describe('fuzz: hand-made hostile inputs', () => {
         out.fault = parserFault();
         console.log(JSON.stringify(out));
       })();`;
-    const res = spawnSync(process.execPath, ['--import', 'tsx', '-e', script], {
-      cwd: ROOT,
-      encoding: 'utf8',
-    });
-    assert.equal(res.status, 0, res.stderr);
-    assert.deepEqual(JSON.parse(res.stdout), {
+    assert.deepEqual(runFresh(script), {
       first: 'memory access out of bounds',
       second: 'parser unavailable after an internal error (memory access out of bounds)',
       fault: 'memory access out of bounds',
@@ -557,12 +566,7 @@ describe('fuzz: hand-made hostile inputs', () => {
         out.nextEdit = session.lastUpdate.file;
         console.log(JSON.stringify(out));
       })();`;
-    const res = spawnSync(process.execPath, ['--import', 'tsx', '-e', script], {
-      cwd: ROOT,
-      encoding: 'utf8',
-    });
-    assert.equal(res.status, 0, res.stderr);
-    assert.deepEqual(JSON.parse(res.stdout), {
+    assert.deepEqual(runFresh(script), {
       notices: [{ fault: 'memory access out of bounds', renewable: true }],
       openDocumentTree: 'incremental',
       trap: 'memory access out of bounds',

@@ -1,18 +1,13 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import {
-  createMessageConnection,
-  StreamMessageReader,
-  StreamMessageWriter,
-  type MessageConnection,
-} from 'vscode-jsonrpc/node';
+import type { MessageConnection } from 'vscode-jsonrpc/node';
 import { DiagnosticSeverity, type Diagnostic } from 'vscode-languageserver-protocol';
 import { generateLatencyProject } from '../bench/lsp-latency';
-import { buildServerIfMissing, SERVER, uriOf } from './lspClient';
+import { buildServerIfMissing, spawnServer, stopServer, uriOf } from './lspClient';
 import { DEFAULT_SETTINGS, type LensSettings } from '../server/src/protocol';
 
 /**
@@ -58,11 +53,7 @@ class Server {
     settings: LensSettings,
     docs: { abs: string; text: string }[],
   ): Promise<Server> {
-    const proc = spawn(process.execPath, [SERVER, '--stdio'], { stdio: ['pipe', 'pipe', 'pipe'] });
-    const conn = createMessageConnection(
-      new StreamMessageReader(proc.stdout!),
-      new StreamMessageWriter(proc.stdin!),
-    );
+    const { proc, conn } = spawnServer();
     const server = new Server(proc, conn);
     servers.push(server);
     conn.onNotification('textDocument/publishDiagnostics', (p: Published) => {
@@ -123,15 +114,8 @@ class Server {
     return this.log.filter((p) => p.uri === uri(abs));
   }
 
-  async stop(): Promise<void> {
-    try {
-      await this.conn.sendRequest('shutdown');
-      await this.conn.sendNotification('exit');
-    } catch {
-      // already gone
-    }
-    this.conn.dispose();
-    this.proc.kill();
+  stop(): Promise<void> {
+    return stopServer(this.proc, this.conn);
   }
 }
 

@@ -38,6 +38,36 @@ export const ROOT = path.resolve(__dirname, '..');
 export const SERVER = path.join(ROOT, 'dist', 'server.js');
 export const PYTHON = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 
+/** The bundled server over stdio: its process and a connection to it (not listening yet). */
+export function spawnServer(args = [SERVER, '--stdio']): {
+  proc: ChildProcess;
+  conn: MessageConnection;
+} {
+  const proc = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  const conn = createMessageConnection(
+    new StreamMessageReader(proc.stdout!),
+    new StreamMessageWriter(proc.stdin!),
+  );
+  return { proc, conn };
+}
+
+/** Shut a server down as an editor does (shutdown, exit), killing it if it does not go. */
+export async function stopServer(proc: ChildProcess, conn: MessageConnection): Promise<void> {
+  const exited = new Promise<void>((resolve) => {
+    if (proc.exitCode !== null || proc.signalCode !== null) resolve();
+    else proc.once('exit', () => resolve());
+  });
+  try {
+    await Promise.race([conn.sendRequest('shutdown'), new Promise((r) => setTimeout(r, 5000))]);
+    await conn.sendNotification('exit');
+  } catch {
+    // already gone
+  }
+  await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+  conn.dispose();
+  if (proc.exitCode === null && proc.signalCode === null) proc.kill();
+}
+
 /** Build the bundle when `dist/server.js` is missing (tests run from sources otherwise). */
 export function buildServerIfMissing(): void {
   if (!fs.existsSync(SERVER))
@@ -111,11 +141,7 @@ export class Client {
     settings: Partial<LensSettings> = {},
     args = [SERVER, '--stdio'],
   ): Promise<Client> {
-    const proc = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    const conn = createMessageConnection(
-      new StreamMessageReader(proc.stdout!),
-      new StreamMessageWriter(proc.stdin!),
-    );
+    const { proc, conn } = spawnServer(args);
     const client = new Client(proc, conn, { ...DEFAULT_SETTINGS, ...settings });
     proc.stderr!.on('data', (d: Buffer) => (client.stderr += d.toString()));
     conn.onNotification('textDocument/publishDiagnostics', (p: PublishDiagnosticsParams) => {
@@ -256,23 +282,8 @@ export class Client {
     });
   }
 
-  async stop(): Promise<void> {
-    const exited = new Promise<void>((resolve) => {
-      if (this.proc.exitCode !== null || this.proc.signalCode !== null) resolve();
-      else this.proc.once('exit', () => resolve());
-    });
-    try {
-      await Promise.race([
-        this.conn.sendRequest('shutdown'),
-        new Promise((r) => setTimeout(r, 5000)),
-      ]);
-      await this.conn.sendNotification('exit');
-    } catch {
-      // already gone
-    }
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
-    this.conn.dispose();
-    if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill();
+  stop(): Promise<void> {
+    return stopServer(this.proc, this.conn);
   }
 }
 

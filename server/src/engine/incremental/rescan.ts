@@ -542,6 +542,13 @@ export function rescan(
   const position = (r: RawFinding) =>
     (r.owner ? order.get(r.owner) : undefined) ?? Number.MAX_SAFE_INTEGER;
   const byOrder = (raws: RawFinding[]) => raws.sort((a, b) => position(a) - position(b));
+  /** Re-run a rule on every route and file; all its previous findings go. */
+  const runEverywhere = (rule: WorkspaceRule, old: RawFinding[]): void => {
+    const raws = runWorkspaceRule(rule, { ...base, routes: analysis.records });
+    setOwners(raws, analysis.records);
+    dropped(old, []);
+    add(raws);
+  };
   const taintRules: WorkspaceRule[] = [];
   for (const rule of WORKSPACE_RULES) {
     const code = rule.meta.code;
@@ -554,10 +561,7 @@ export function rescan(
       continue;
     }
     if (scope === 'global') {
-      const raws = runWorkspaceRule(rule, { ...base, routes: analysis.records });
-      setOwners(raws, analysis.records);
-      dropped(old, []);
-      add(raws);
+      runEverywhere(rule, old);
       continue;
     }
     if (scope === 'route' || scope === 'group') {
@@ -607,10 +611,7 @@ export function rescan(
       }
     }
     if (scope === 'global') {
-      const raws = runWorkspaceRule(rule, { ...base, routes: analysis.records });
-      setOwners(raws, analysis.records);
-      dropped(old, []);
-      add(raws);
+      runEverywhere(rule, old);
       continue;
     }
     const fresh = runWorkspaceRule(rule, {
