@@ -110,9 +110,46 @@ export interface RuleSettings {
   authDependencies: string[];
 }
 
+/**
+ * What a workspace rule reads, which decides what the editor re-runs after an edit
+ * (`server/src/engine/incremental/`). Declared by each rule, so a new rule cannot be left out.
+ */
+export interface RuleReach {
+  /**
+   * After an edit that keeps the route graph (warm.ts):
+   * - graph: routes, exposure, dependency trees, function headers (all unchanged): keep;
+   * - route: also the handler's body: re-run on the routes of the edited file;
+   * - group: also the other routes of the same router: re-run on those routers;
+   * - statement: each function or statement of a file by itself (and the graph): re-run on the
+   *   changed statements of the edited file;
+   * - taint: function bodies along call chains (warm.ts mergeTaint).
+   */
+  warm: 'graph' | 'route' | 'group' | 'statement' | 'taint';
+  /**
+   * After an edit that changes the route graph (rescan.ts):
+   * - route: each route's record, its handler and registration, and what the evaluator finds
+   *   from their files;
+   * - group: the same, for all routes of a router together;
+   * - upstream: each function of each file, evaluated from its file: re-run on the edited file
+   *   and the files importing it;
+   * - file: each file's own facts: re-run on the edited file;
+   * - taint: as above;
+   * - global: anything else (re-run everywhere).
+   */
+  cold: 'route' | 'group' | 'upstream' | 'file' | 'taint' | 'global';
+  /**
+   * Per-route rules that only ever report some routes, by what the route graph says (which a
+   * warm edit does not change): skipped when no changed route is one.
+   */
+  routes?: (record: RouteRecord) => boolean;
+  /** Also reads the middleware of the route's app (model objects): re-run everywhere when that changed. */
+  readsAppMiddleware?: boolean;
+}
+
 export interface WorkspaceRule {
   kind: 'workspace';
   meta: RuleMeta;
+  reach: RuleReach;
   checkWorkspace(ctx: WorkspaceContext): void;
 }
 

@@ -8,6 +8,7 @@ const ADMIN =
 /** AUTH009: admin-looking route that only checks "logged in". */
 export const rule: WorkspaceRule = {
   kind: 'workspace',
+  reach: { warm: 'route', cold: 'route', routes: (r) => r.route.exposure === 'authenticated' },
   meta: {
     code: 'AUTH009',
     slug: 'admin-without-authorization',

@@ -11,6 +11,12 @@ const LIMITER =
 /** RATE001: guessable auth endpoints with nothing slowing attackers down. */
 export const rule: WorkspaceRule = {
   kind: 'workspace',
+  reach: {
+    warm: 'route',
+    cold: 'route',
+    routes: (r) => r.route.kind === 'http',
+    readsAppMiddleware: true,
+  },
   meta: {
     code: 'RATE001',
     slug: 'auth-endpoint-without-rate-limit',

@@ -3,6 +3,7 @@ import type { WorkspaceRule } from '../api';
 /** AUTH007: production code replacing dependencies. */
 export const rule: WorkspaceRule = {
   kind: 'workspace',
+  reach: { warm: 'statement', cold: 'file' },
   meta: {
     code: 'AUTH007',
     slug: 'dependency-override-outside-tests',

@@ -12,6 +12,7 @@ import {
 /** AUTH008: a public route left out of the OpenAPI schema. */
 export const rule: WorkspaceRule = {
   kind: 'workspace',
+  reach: { warm: 'graph', cold: 'route' },
   meta: {
     code: 'AUTH008',
     slug: 'hidden-public-route',

@@ -49,6 +49,7 @@ export function inconsistentWith(ctx: WorkspaceContext): Map<RouteRecord, string
 /** AUTH002: an unprotected route among protected siblings. */
 export const rule: WorkspaceRule = {
   kind: 'workspace',
+  reach: { warm: 'graph', cold: 'group' },
   meta: {
     code: 'AUTH002',
     slug: 'inconsistent-router-auth',

@@ -5,6 +5,7 @@ import type { RouterObj } from '../../server/src/engine/model';
 /** AUTH006: a mount escapes the parent app's dependencies. */
 export const rule: WorkspaceRule = {
   kind: 'workspace',
+  reach: { warm: 'graph', cold: 'global' },
   meta: {
     code: 'AUTH006',
     slug: 'mount-bypasses-auth',

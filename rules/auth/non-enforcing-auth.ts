@@ -10,6 +10,7 @@ export const OPTIONAL_NAME = /optional|maybe|anonymous|try_|_or_none|if_present/
 /** AUTH003: an auth dependency that never rejects anyone. */
 export const rule: WorkspaceRule = {
   kind: 'workspace',
+  reach: { warm: 'graph', cold: 'route' },
   meta: {
     code: 'AUTH003',
     slug: 'non-enforcing-auth',

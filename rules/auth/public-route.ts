@@ -15,6 +15,11 @@ import { OPTIONAL_NAME } from './non-enforcing-auth';
 /** AUTH001: a route that anyone can call. */
 export const rule: WorkspaceRule = {
   kind: 'workspace',
+  reach: {
+    warm: 'group',
+    cold: 'group',
+    routes: (r) => r.route.kind === 'http' && r.route.exposure === 'public',
+  },
   meta: {
     code: 'AUTH001',
     slug: 'public-route',

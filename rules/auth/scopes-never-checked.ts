@@ -7,6 +7,7 @@ import { routeLabel } from './util';
 /** AUTH010: `Security(..., scopes=[...])` that nothing enforces. */
 export const rule: WorkspaceRule = {
   kind: 'workspace',
+  reach: { warm: 'graph', cold: 'route' },
   meta: {
     code: 'AUTH010',
     slug: 'scopes-never-checked',

@@ -7,6 +7,7 @@ const VERIFY_WORDS =
 /** AUTH004: a dependency receives the scheme's token but never verifies it. */
 export const rule: WorkspaceRule = {
   kind: 'workspace',
+  reach: { warm: 'statement', cold: 'upstream' },
   meta: {
     code: 'AUTH004',
     slug: 'token-never-verified',

@@ -9,6 +9,7 @@ const CREDENTIAL_WORDS =
 /** AUTH005: a websocket that accepts anyone. */
 export const rule: WorkspaceRule = {
   kind: 'workspace',
+  reach: { warm: 'route', cold: 'route', routes: (r) => r.route.kind === 'websocket' },
   meta: {
     code: 'AUTH005',
     slug: 'websocket-unauthenticated',

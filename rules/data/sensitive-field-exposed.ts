@@ -97,6 +97,7 @@ function namesIn(e: Expr, out: Expr[] = [], depth = 0): Expr[] {
 /** DATA001: passwords, hashes and keys in what a route returns. */
 export const rule: WorkspaceRule = {
   kind: 'workspace',
+  reach: { warm: 'route', cold: 'route', routes: (r) => r.route.kind === 'http' },
   meta: {
     code: 'DATA001',
     slug: 'sensitive-field-exposed',

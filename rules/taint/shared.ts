@@ -10,6 +10,7 @@ export function taintRule(meta: RuleMeta): WorkspaceRule {
   return {
     kind: 'workspace',
     meta,
+    reach: { warm: 'taint', cold: 'taint' },
     checkWorkspace(ctx) {
       for (const f of taintFindings(ctx.analysis)) {
         if (f.code !== meta.code) continue;

@@ -1,4 +1,4 @@
-import type { WorkspaceRule } from '../../../../rules/api';
+import type { RuleReach, WorkspaceRule } from '../../../../rules/api';
 import { groupKey } from '../../../../rules/auth/util';
 import type { Expr, FuncFacts, ModuleFacts } from '../facts';
 import type { Analysis } from '../index';
@@ -31,7 +31,7 @@ import { mergeTaint, Reach, type ImportGraph, type WarmState } from './warm';
  * route cannot see the edit when its handler and registration mention none of the names the
  * edit may have changed (affectedNames); otherwise, when neither its handler's file nor its
  * registration's file imports X, directly or not. Clean routes keep their findings; the rules
- * re-run on the others, by what each reads (COLD_SCOPES): per-route rules on the changed
+ * re-run on the others, by what each reads (its `reach`, rules/api.ts): per-route rules on the changed
  * routes, per-router rules on their routers, per-file rules on X or on the files that may
  * evaluate differently, the taint rules on the changed routes with the warm path's merge (one
  * finding per sink, for the most exposed route), and everything else on the whole workspace.
@@ -44,46 +44,7 @@ import { mergeTaint, Reach, type ImportGraph, type WarmState } from './warm';
  * are in another order.
  */
 
-/**
- * What each workspace rule reads, for the cold path:
- * - route: each route's record, its handler and registration, and what the evaluator finds
- *   from their files (the clean/changed split above);
- * - group: the same, for all routes of a router together;
- * - upstream: each function of each file, evaluated from its file: re-run on X and the files
- *   importing it;
- * - file: each file's own facts: re-run on X;
- * - taint: see mergeTaint (warm.ts);
- * - global: anything else (re-run everywhere).
- * A rule missing here re-runs everywhere. Keep in step with the rules (as RULE_SCOPES in
- * warm.ts).
- */
-type ColdScope = 'route' | 'group' | 'upstream' | 'file' | 'taint' | 'global';
-
-const COLD_SCOPES: Record<string, ColdScope> = {
-  AUTH001: 'group',
-  AUTH002: 'group',
-  AUTH003: 'route',
-  AUTH004: 'upstream',
-  AUTH005: 'route',
-  AUTH006: 'global',
-  AUTH007: 'file',
-  AUTH008: 'route',
-  AUTH009: 'route',
-  AUTH010: 'route',
-  // Also reads the middleware of the route's app: re-run everywhere when that changed.
-  RATE001: 'route',
-  DATA001: 'route',
-  INJ001: 'taint',
-  INJ002: 'taint',
-  INJ003: 'taint',
-  PATH001: 'taint',
-  SSRF001: 'taint',
-  REDIR001: 'taint',
-  XSS001: 'taint',
-};
-
-/** Rules that read an app's middleware (model objects), beyond the route record. */
-const READS_APP_MIDDLEWARE = new Set(['RATE001']);
+type ColdScope = RuleReach['cold'];
 
 export interface RescanResult {
   state: WarmState;
@@ -508,9 +469,8 @@ export function rescan(
   }
   const appMiddlewareChanged = !sameMap(middlewareOf(A0), middlewareOf(analysis));
   const scopeOf = (rule: WorkspaceRule): ColdScope => {
-    const scope = COLD_SCOPES[rule.meta.code] ?? 'global';
-    if (READS_APP_MIDDLEWARE.has(rule.meta.code) && appMiddlewareChanged) return 'global';
-    return scope;
+    if (rule.reach.readsAppMiddleware && appMiddlewareChanged) return 'global';
+    return rule.reach.cold;
   };
   // Previous findings of a rule that any previous record or file had: by rule, in order.
   const oldOf = (code: string): RawFinding[] => {

@@ -24,6 +24,7 @@ import type { WorkspaceFile } from '../workspace';
 export {
   exposureRank,
   routesByHandler,
+  rulesByCode,
   ruleSettings,
   runWorkspaceRule,
   type RawFinding,

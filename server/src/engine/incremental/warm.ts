@@ -1,4 +1,4 @@
-import type { RuleSettings, WorkspaceRule } from '../../../../rules/api';
+import type { RuleReach, RuleSettings, WorkspaceRule } from '../../../../rules/api';
 import { groupKey } from '../../../../rules/auth/util';
 import type { DepUse } from '../dependencies';
 import type { FuncFacts, ImportFacts } from '../facts';
@@ -12,6 +12,7 @@ import type { FileChange, FileState } from './fileState';
 import {
   exposureRank,
   localRaw,
+  rulesByCode,
   runWorkspaceRule,
   setOwners,
   WORKSPACE_RULES,
@@ -32,7 +33,7 @@ import { indexOf, TracingWorkspace, type Relevance } from './trace';
  * - the Workspace gets the file's new index and forgets what was looked up in its scopes (the
  *   dependency analyser's caches stay: what they hold did not change, only moved);
  * - findings: the file's own file-rule findings are redone; workspace rules are re-run on the
- *   part of the workspace that depends on the edit, by what each rule reads (RULE_SCOPES):
+ *   part of the workspace that depends on the edit, by what each rule reads (its `reach`):
  *   per-route rules on the routes whose handler changed, per-router rules on their routers,
  *   per-statement rules on the changed statements, the taint rules on the routes that may
  *   reach the changed functions (through imports); rules that read only the route graph keep
@@ -42,53 +43,12 @@ import { indexOf, TracingWorkspace, type Relevance } from './trace';
 
 export class WarmFallback extends Error {}
 
-/**
- * What each workspace rule reads, which decides what is re-run after a warm edit:
- * - graph: routes, exposure, dependency trees, function headers (all unchanged): keep;
- * - route: also the handler's body: re-run on the routes of the edited file;
- * - group: also the other routes of the same router: re-run on those routers;
- * - statement: each function or statement of a file by itself (and the graph): re-run on
- *   the changed statements of the edited file;
- * - taint: function bodies along call chains: see mergeTaint below.
- */
-type RuleScope = 'graph' | 'route' | 'group' | 'statement' | 'taint';
+type RuleScope = RuleReach['warm'];
 
-const RULE_SCOPES: Record<string, RuleScope> = {
-  AUTH001: 'group',
-  AUTH002: 'graph',
-  AUTH003: 'graph',
-  AUTH004: 'statement',
-  AUTH005: 'route',
-  AUTH006: 'graph',
-  AUTH007: 'statement',
-  AUTH008: 'graph',
-  AUTH009: 'route',
-  AUTH010: 'graph',
-  RATE001: 'route',
-  DATA001: 'route',
-  INJ001: 'taint',
-  INJ002: 'taint',
-  INJ003: 'taint',
-  PATH001: 'taint',
-  SSRF001: 'taint',
-  REDIR001: 'taint',
-  XSS001: 'taint',
-};
-
-/**
- * Per-route rules that only ever report some routes (by what the route graph says, which a
- * warm edit does not change): skipped when no changed route is one.
- */
-const RULE_ROUTES: Record<string, (r: RouteRecord) => boolean> = {
-  AUTH001: (r) => r.route.kind === 'http' && r.route.exposure === 'public',
-  AUTH005: (r) => r.route.kind === 'websocket',
-  AUTH009: (r) => r.route.exposure === 'authenticated',
-  DATA001: (r) => r.route.kind === 'http',
-  RATE001: (r) => r.route.kind === 'http',
-};
-
+/** A rule's warm reach (rules/api.ts RuleReach); codes of no workspace rule re-run everywhere. */
 function scopeOf(code: string): RuleScope | 'global' {
-  return RULE_SCOPES[code] ?? 'global';
+  const rule = rulesByCode().get(code);
+  return rule?.kind === 'workspace' ? rule.reach.warm : 'global';
 }
 
 /** What an import names: the module, and the submodule `from pkg import name` may be. */
@@ -683,7 +643,7 @@ export function warmUpdate(
   for (const rule of WORKSPACE_RULES) {
     const scope = scopeOf(rule.meta.code);
     let raws: RawFinding[] = [];
-    const only = RULE_ROUTES[rule.meta.code];
+    const only = rule.reach.routes;
     if ((scope === 'route' || scope === 'group') && only && !affList.some(only)) raws = [];
     else if (scope === 'route') raws = onRoutes(rule, affList);
     else if (scope === 'group') raws = aff.size ? onRoutes(rule, grpRoutes) : [];
