@@ -243,10 +243,12 @@ export function indentLevels(source: string, stopAt: number): number {
   for (let i = 0; i < source.length; i++) {
     const c = source.charCodeAt(i);
     if (!atLineStart) {
-      if (c === 10) {
-        atLineStart = true;
-        width = 0;
-      }
+      // Skip the rest of the line natively: this runs on every keystroke over the whole text.
+      const nl = c === 10 ? i : source.indexOf('\n', i);
+      if (nl < 0) break;
+      i = nl;
+      atLineStart = true;
+      width = 0;
       continue;
     }
     if (c === 32) width++;

@@ -555,10 +555,31 @@ export class FileState {
       if (it.exportsAll !== undefined) m.exportsAll = it.exportsAll;
       m.fastapiRelated ||= it.fastapiRelated;
     }
-    // As the full pass counts them (one search of the tree, only when it has errors).
-    const root = this.tree.rootNode;
-    m.parseErrors = root.hasError ? root.descendantsOfType('ERROR').length || 1 : 0;
+    m.parseErrors = this.parseErrors();
     return m;
+  }
+
+  /**
+   * ERROR nodes of the tree, as the full pass counts them (`descendantsOfType('ERROR')` of the
+   * root, at least 1 when it has an error), searched only in groups that have errors: while a
+   * statement is being typed the tree has errors, and a search of the whole tree is a WASM walk
+   * of every node on every keystroke.
+   */
+  private parseErrors(): number {
+    const root = this.tree.rootNode;
+    if (!root.hasError) return 0;
+    if (root.type === 'ERROR') return root.descendantsOfType('ERROR').length || 1;
+    let count = 0;
+    for (const g of this.groups) {
+      if (g.clean) continue;
+      for (const c of g.nodes) {
+        // `descendantsOfType` includes the node itself for some types (ERROR) and not others.
+        const below = c.descendantsOfType('ERROR');
+        count += below.length;
+        if (c.type === 'ERROR' && below[0]?.id !== c.id) count++;
+      }
+    }
+    return count || 1;
   }
 
   /**
