@@ -63,11 +63,43 @@ const SKIP_DIRS = new Set([
 const PROJECT_MARKERS = ['pyproject.toml', 'setup.py', 'setup.cfg'];
 
 export function toPosix(p: string): string {
-  return p.split(path.sep).join('/');
+  return path.sep === '/' ? p : p.split(path.sep).join('/');
+}
+
+const SEP_CODE = path.sep.charCodeAt(0);
+const DOT_CODE = '.'.charCodeAt(0);
+const SEP_DOT = `${path.sep}.`;
+const SEP_SEP = path.sep + path.sep;
+
+/**
+ * `path.relative(base, abs)` in POSIX form, by slicing when `abs` is below `base` as written
+ * (the walk's paths are joined from the root's): discovery asks this for every entry and every
+ * `.gitignore` above it, and `path.relative` resolves both paths each time.
+ */
+export function relativeTo(base: string, abs: string): string {
+  if (
+    base.length > 0 &&
+    abs.length > base.length + 1 &&
+    abs.charCodeAt(base.length) === SEP_CODE &&
+    base.charCodeAt(base.length - 1) !== SEP_CODE &&
+    abs.startsWith(base)
+  ) {
+    const tail = abs.slice(base.length + 1);
+    // Only a normalized tail: no `.` or `..` segment (nor a hidden name: rare), no empty one.
+    if (
+      tail.charCodeAt(0) !== DOT_CODE &&
+      tail.charCodeAt(0) !== SEP_CODE &&
+      tail.charCodeAt(tail.length - 1) !== SEP_CODE &&
+      !tail.includes(SEP_DOT) &&
+      !tail.includes(SEP_SEP)
+    )
+      return toPosix(tail);
+  }
+  return toPosix(path.relative(base, abs));
 }
 
 export function relPath(cwd: string, abs: string): string {
-  const rel = toPosix(path.relative(cwd, abs));
+  const rel = relativeTo(cwd, abs);
   return rel === '' ? '.' : rel;
 }
 
@@ -198,7 +230,7 @@ export function discover(roots: string[], options: DiscoveryOptions): DiscoveryR
           abs,
           rel: relPath(options.cwd, abs),
           root,
-          ...fileRole(toPosix(path.relative(root, abs))),
+          ...fileRole(relativeTo(root, abs)),
         });
       } else if (isPy)
         // A FIFO, socket or device named `.py` (or a link to one): never opened, reading could block.
@@ -220,10 +252,10 @@ function isIgnored(
   userIgnore: Ignore,
 ): boolean {
   const suffix = isDir ? '/' : '';
-  const fromRoot = toPosix(path.relative(root, abs));
+  const fromRoot = relativeTo(root, abs);
   if (fromRoot && !fromRoot.startsWith('..') && userIgnore.ignores(fromRoot + suffix)) return true;
   for (const { base, ig } of ignores) {
-    const rel = toPosix(path.relative(base, abs));
+    const rel = relativeTo(base, abs);
     if (!rel || rel.startsWith('..')) continue;
     if (ig.ignores(rel + suffix)) return true;
   }
