@@ -309,7 +309,9 @@ async function measureServer(
   const server = path.join(__dirname, '..', 'dist', 'server.js');
   const uri = (abs: string) => pathToFileURL(abs).href;
   const t0 = performance.now();
-  const proc = spawn(process.execPath, [server, '--stdio'], {
+  // LSP_BENCH_NODE_ARGS: extra node flags for the server (e.g. `--cpu-prof --cpu-prof-dir=DIR`).
+  const nodeArgs = (process.env.LSP_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const proc = spawn(process.execPath, [...nodeArgs, server, '--stdio'], {
     stdio: ['pipe', 'pipe', 'pipe'],
     env: { ...process.env, ...env },
   });
@@ -474,7 +476,10 @@ async function measureServer(
     peakRssMb = null;
   }
   await conn.sendRequest('shutdown');
+  const exited = new Promise((resolve) => proc.once('exit', resolve));
   await conn.sendNotification('exit');
+  // A server that exits by itself writes its --cpu-prof profile; one that does not is killed.
+  await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 3000))]);
   conn.dispose();
   proc.kill();
   const found = countLines(dir);
