@@ -28,6 +28,7 @@ import {
   ruleSettings,
   scanIntoStore,
 } from './incremental/scan';
+import { inputsKey, type DiskStat } from './incremental/inputs';
 import { fileKey, type ItemLists } from './incremental/signature';
 import { combineTraced, type Relevance } from './incremental/trace';
 import { rescan } from './incremental/rescan';
@@ -187,10 +188,15 @@ export class EngineSession {
     return this.parser;
   }
 
-  /** Discover and analyse every file under the roots. Calls `progress(done, total)`. */
+  /**
+   * Discover and analyse every file under the roots. Calls `progress(done, total)`, and
+   * `discovered` once the files are known, before anything is read or parsed, with the key of
+   * what the load is about to read (inputs.ts) and the files' absolute paths.
+   */
   async loadAll(
     progress?: (done: number, total: number) => void,
     cancelled?: () => boolean,
+    discovered?: (inputs: string, files: string[]) => void,
   ): Promise<void> {
     const found = discover(this.options.roots, {
       exclude: this.options.exclude ?? [],
@@ -200,6 +206,12 @@ export class EngineSession {
     this.sourceRoots = found.sourceRoots;
     this.discoveryDiagnostics = found.diagnostics;
     const t0 = performance.now();
+    const stats = new Map<string, DiskStat>();
+    for (const f of found.files) stats.set(f.abs, statOf(f.abs));
+    discovered?.(
+      inputsKey(stats),
+      found.files.map((f) => f.abs),
+    );
     if (this.readCache && this.cache) {
       this.readCache = false;
       this.cached = this.cache.load();
@@ -213,7 +225,7 @@ export class EngineSession {
       // Unchanged since the facts cache was written: no need to parse it.
       const hit = this.cached?.get(f.abs);
       if (hit) {
-        const st = statOf(f.abs);
+        const st = stats.get(f.abs);
         if (st && st.mtimeMs === hit.mtimeMs && st.size === hit.size) {
           const rel = relPath(this.cwd, f.abs);
           this.files.set(f.abs, {
@@ -261,6 +273,26 @@ export class EngineSession {
     this.lastLoad = { analysed: results.length, fromCache, ms: performance.now() - t0 };
     if (results.length) this.saveCache();
     this.invalidate();
+  }
+
+  /**
+   * The inputs key (inputs.ts) of what the analysis is made of now, as `loadAll` reports it
+   * for the same disk, and the files' absolute paths; null when a file was analysed from a text
+   * that is not the disk's (an open document with unsaved changes).
+   */
+  currentInputs(): { key: string; files: string[] } | null {
+    const entries: [string, DiskStat][] = [];
+    for (const f of this.files.values()) {
+      if (f.disk || !f.facts) {
+        entries.push([f.abs, f.disk ?? statOf(f.abs)]);
+        continue;
+      }
+      // Analysed from an editor's text: the disk's own when the two are the same.
+      const read = f.source === null ? null : readSource(f.abs, this.maxBytes);
+      if (!read || !('source' in read) || read.source !== f.source) return null;
+      entries.push([f.abs, statOf(f.abs)]);
+    }
+    return { key: inputsKey(entries), files: entries.map(([abs]) => abs) };
   }
 
   /** Write the facts of the files as they are on disk to the cache (in the background). */

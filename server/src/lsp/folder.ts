@@ -7,6 +7,7 @@ import { DEFAULT_MAX_FILE_BYTES, readSource, type Analysis } from '../engine/ind
 import { EngineSession, type FileLocalResult } from '../engine/session';
 import { DEFAULT_SETTINGS, type LensSettings } from '../protocol';
 import { folderConfig, type FolderConfig } from './settings';
+import { DiagnosticsSnapshot } from './snapshot';
 import { isInside } from './uri';
 
 /**
@@ -39,6 +40,8 @@ export class LensFolder {
   private excludeMatcher: ReturnType<typeof ignore> | null = null;
   /** Absolute paths of relative ones (memoized: publishing asks for the same ones often). */
   private readonly absolute = new Map<string, string>();
+  /** The diagnostics last published, kept for the next start (null: no cache folder). */
+  readonly snapshot: DiagnosticsSnapshot | null;
 
   constructor(
     readonly uri: string,
@@ -51,6 +54,7 @@ export class LensFolder {
   ) {
     this.config = folderConfig(root, this.settings);
     this.session = this.newSession();
+    this.snapshot = options.cacheDir ? new DiagnosticsSnapshot(options.cacheDir, root) : null;
   }
 
   get singleFile(): boolean {
@@ -166,14 +170,16 @@ export class LensFolder {
   /**
    * Discover and analyse every file (cached facts are kept unless `fresh`). The engine yields
    * between files, so requests are answered meanwhile. Returns false when cancelled.
+   * `discovered`: see EngineSession.loadAll.
    */
   async load(
     progress?: (done: number, total: number) => void,
     cancelled?: () => boolean,
     fresh = false,
+    discovered?: (inputs: string, files: string[]) => void,
   ): Promise<boolean> {
     const session = fresh ? this.newSession(true) : this.session;
-    await session.loadAll(progress ?? (() => undefined), cancelled);
+    await session.loadAll(progress ?? (() => undefined), cancelled, discovered);
     if (cancelled?.()) {
       if (session !== this.session) session.dispose();
       return false;

@@ -15,7 +15,7 @@ import {
   type LensSettings,
   type RoutesChangedParams,
 } from '../protocol';
-import type { Analysis } from '../engine/index';
+import { DEFAULT_MAX_FILE_BYTES, readSource, type Analysis } from '../engine/index';
 import {
   fileDiagnostics,
   fileLocalDiagnostics,
@@ -27,6 +27,7 @@ import {
 import { LensFolder, type DocumentSource } from './folder';
 import { errorText, type Logger } from './safe';
 import { normalizeSettings } from './settings';
+import { snapshotKey, type SnapshotFile } from './snapshot';
 import { warmUpEngine } from './warmup';
 import { pathToUri, rememberUri, uriToPath } from './uri';
 
@@ -124,6 +125,12 @@ interface EarlyPass {
   /** The text each document's early diagnostics were made of. */
   sent: Map<string, string>;
   running: Promise<void> | null;
+}
+
+/** A file's text on disk (null: unreadable). */
+function diskText(abs: string): string | null {
+  const read = readSource(abs, DEFAULT_MAX_FILE_BYTES);
+  return 'source' in read ? read.source : null;
 }
 
 /** Key of diagnostics published early: equal to no key of fileDiagnostics, so replaced. */
@@ -475,6 +482,7 @@ export class Lens implements DocumentSource {
     }
     this.pending.delete(folder);
     if (ctx.analysis && job.routesChanged) this.notifyRoutes(folder);
+    this.saveSnapshot(folder);
     this.afterPublish(folder);
   }
 
@@ -567,6 +575,83 @@ export class Lens implements DocumentSource {
     void this.connection.sendNotification(ROUTES_CHANGED_NOTIFICATION, params);
     if (this.features.codeLensRefresh && !first)
       void this.connection.sendRequest(CodeLensRefreshRequest.type).catch(() => undefined);
+  }
+
+  // ---- the last session's diagnostics while a folder loads ----------------------------------
+
+  /**
+   * A restart in an unchanged workspace: publish what the last session published (snapshot.ts),
+   * open documents first, once the files are discovered and before anything is parsed. The
+   * load's own publish then sends only the files whose diagnostics differ.
+   */
+  private publishSnapshot(
+    folder: LensFolder,
+    pass: EarlyPass,
+    inputs: string,
+    files: string[],
+  ): void {
+    if (!folder.snapshot || !folder.settings.enable) return;
+    const t0 = performance.now();
+    const data = folder.snapshot.read(snapshotKey(folder.root, inputs, folder.settings, files));
+    if (!data) return;
+    const open = this.openPaths().filter((abs) => folder.contains(abs));
+    // An open document with unsaved changes: the load analyses its text, not the disk's.
+    for (const abs of open) if (this.openText(abs) !== diskText(abs)) return;
+    const covered = data.covered === null ? null : new Set(data.covered);
+    const order = new Set(open.filter((abs) => covered === null || covered.has(abs)));
+    if (covered === null) for (const f of data.files) order.add(f.abs);
+    const byPath = new Map(data.files.map((f) => [f.abs, f]));
+    let sent = 0;
+    for (const abs of order) {
+      // Known: no file-local pass for it.
+      pass.due.delete(abs);
+      const f = byPath.get(abs);
+      if (!f || f.diagnostics.length === 0) continue;
+      const uri = pathToUri(abs);
+      this.published.set(abs, { folder, uri, key: f.key, diagnostics: f.diagnostics });
+      const version = this.openVersion(abs);
+      void this.connection.sendDiagnostics(
+        version === null
+          ? { uri, diagnostics: f.diagnostics }
+          : { uri, version, diagnostics: f.diagnostics },
+      );
+      sent++;
+    }
+    if (this.logTimings)
+      this.log.info(`snapshot ${JSON.stringify({ files: sent, ms: performance.now() - t0 })}`);
+  }
+
+  /** Keep what a folder published for the next start (written once the server is idle). */
+  private saveSnapshot(folder: LensFolder): void {
+    const snapshot = folder.snapshot;
+    if (!snapshot || !folder.loaded) return;
+    snapshot.saveSoon(() => {
+      // Only a settled state: no publish, re-analysis or document change pending.
+      if (
+        !folder.loaded ||
+        !folder.settings.enable ||
+        this.pending.has(folder) ||
+        this.timers.has(folder) ||
+        folder.dirty.size > 0 ||
+        this.early.has(folder)
+      )
+        return null;
+      const inputs = folder.session.currentInputs();
+      if (!inputs) return null;
+      const covered =
+        folder.settings.diagnostics.scope === 'workspace'
+          ? null
+          : this.openPaths().filter((abs) => folder.contains(abs));
+      const only = covered && new Set(covered);
+      const files: SnapshotFile[] = [];
+      for (const [abs, p] of this.published) {
+        if (p.folder !== folder || (only && !only.has(abs))) continue;
+        if (p.key === EARLY_KEY) return null;
+        files.push({ abs, key: p.key, diagnostics: p.diagnostics });
+      }
+      const key = snapshotKey(folder.root, inputs.key, folder.settings, inputs.files);
+      return { key, covered, files };
+    });
   }
 
   // ---- file-local findings while a folder loads --------------------------------------------
@@ -666,6 +751,10 @@ export class Lens implements DocumentSource {
               `${done}/${total} files`,
             ),
           () => reporter?.token.isCancellationRequested ?? false,
+          false,
+          (inputs, files) => {
+            if (pass) this.publishSnapshot(folder, pass, inputs, files);
+          },
         );
         // The load runs up to its first wait at once: files are discovered and the facts
         // cache read, so the early pass finds cached facts of unchanged documents.

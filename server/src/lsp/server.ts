@@ -304,8 +304,11 @@ export function startServer(connection: Connection): Lens {
   });
 
   connection.onShutdown(() => {
-    // Write pending facts caches now: the next start may be moments away.
-    for (const f of lens.allFolders()) f.session.dispose();
+    // Write pending facts caches and diagnostics now: the next start may be moments away.
+    for (const f of lens.allFolders()) {
+      f.snapshot?.flush();
+      f.session.dispose();
+    }
   });
   connection.listen();
   return lens;

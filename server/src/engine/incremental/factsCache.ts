@@ -29,7 +29,7 @@ export interface CachedFacts {
 const MAGIC = 'fastapi-lens-facts-2';
 
 /** What invalidates every entry: this build of the code and the V8 serialisation format. */
-function buildKey(): string {
+export function engineBuildKey(): string {
   let code: string;
   try {
     const st = fs.statSync(__filename);
@@ -42,7 +42,7 @@ function buildKey(): string {
 
 export class FactsCache {
   readonly file: string;
-  private readonly key = buildKey();
+  private readonly key = engineBuildKey();
   private writing: NodeJS.Timeout | null = null;
   private pending: (() => Entry[]) | null = null;
 
@@ -157,8 +157,9 @@ export class FactsCache {
 /** Keep the cache folder small: the most recently written workspaces only. */
 const KEEP = 32;
 
-async function prune(dir: string): Promise<void> {
-  const names = (await fs.promises.readdir(dir)).filter((n) => n.endsWith('.bin'));
+/** Remove all but the KEEP most recently written files of `dir` ending in `suffix`. */
+export async function prune(dir: string, suffix = '.bin'): Promise<void> {
+  const names = (await fs.promises.readdir(dir)).filter((n) => n.endsWith(suffix));
   if (names.length <= KEEP) return;
   const stats = await Promise.all(
     names.map(async (n) => ({ n, t: (await fs.promises.stat(path.join(dir, n))).mtimeMs })),
