@@ -412,7 +412,11 @@ async function measureServer(
   const times = received.get(uri(big)) ?? [];
   const tComplete = times[(counts.get(uri(big)) ?? times.length) - 1] ?? opened.tFirst;
   const deps = (await open(path.join(dir, 'app', 'deps.py'))).doc;
-  const steps = startOnly ? [] : script(opened.doc, deps);
+  // LSP_BENCH_KINDS=body (or exposure): replay only those edits (profiling one kind).
+  const kinds = process.env.LSP_BENCH_KINDS?.split(',');
+  const steps = startOnly
+    ? []
+    : script(opened.doc, deps).filter((s) => !kinds || kinds.includes(s.kind));
   // Replay: each edit waits for the diagnostics of its version.
   const replay = new Map<string, Doc>(
     [...docs.keys()].map((k) => [k, new Doc(k, fs.readFileSync(k, 'utf8'))]),
