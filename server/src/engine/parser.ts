@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as bundled from 'web-tree-sitter';
 import type { Language, Parser, Tree } from 'web-tree-sitter';
+import { fixReuseAfterZeroWidthTokens } from './reuseFix';
 
 /**
  * Loads web-tree-sitter and the Python grammar once per thread. The WASM files sit beside the
@@ -35,10 +36,22 @@ function locateWasm(fileName: string, packageName: string): string {
   return require.resolve(`${packageName}/${fileName}`);
 }
 
+/** Whether the runtime was fixed for incremental re-parsing (reuseFix.ts), and if not why. */
+let runtimeFix: { patched: boolean; reason: string | null } | null = null;
+
+export function parserRuntimeFix(): { patched: boolean; reason: string | null } | null {
+  return runtimeFix;
+}
+
 function start(lib: TreeSitter): Instance {
   const language = (async () => {
+    const runtime = fixReuseAfterZeroWidthTokens(
+      fs.readFileSync(locateWasm('web-tree-sitter.wasm', 'web-tree-sitter')),
+    );
+    runtimeFix = { patched: runtime.patched, reason: runtime.reason };
     await lib.Parser.init({
       locateFile: (name: string) => locateWasm(name, 'web-tree-sitter'),
+      wasmBinary: runtime.bytes,
     });
     return lib.Language.load(locateWasm('tree-sitter-python.wasm', 'tree-sitter-python'));
   })();
