@@ -131,18 +131,17 @@ function signedLeb(v: number): number[] {
   }
 }
 
+/** Native byte search (Buffer's), bounded to [from, to). */
 function indexOf(m: Uint8Array, pat: ArrayLike<number>, from: number, to: number): number {
-  outer: for (let i = Math.max(0, from); i + pat.length <= to; i++) {
-    for (let k = 0; k < pat.length; k++) if (m[i + k] !== pat[k]) continue outer;
-    return i;
-  }
-  return -1;
+  const i = view(m).indexOf(Buffer.from(Array.from(pat)), Math.max(0, from));
+  return i >= 0 && i + pat.length <= to ? i : -1;
 }
 
+/** The last match starting before `before`. */
 function lastIndexOf(m: Uint8Array, pat: ArrayLike<number>, before: number): number {
-  outer: for (let i = before - pat.length; i >= 0; i--) {
-    for (let k = 0; k < pat.length; k++) if (m[i + k] !== pat[k]) continue outer;
-    return i;
-  }
-  return -1;
+  return view(m).lastIndexOf(Buffer.from(Array.from(pat)), before - pat.length);
+}
+
+function view(m: Uint8Array): Buffer {
+  return Buffer.from(m.buffer, m.byteOffset, m.byteLength);
 }
