@@ -851,6 +851,335 @@ describe('EngineSession: edits that change the route graph re-run the rules only
   });
 });
 
+/**
+ * A project for graph edits that the workspace passes redo only in part (combine.ts): routers
+ * in several modules, dependencies and an Annotated alias in a package of their own, a router
+ * reached through a package's attribute (`zone.health.router`; `app/zone/` comes after
+ * `app/main.py`, so the include is replayed before the router's own module is visited),
+ * middleware, a sub-app. Placeholder statements (`_slot = None`) are swapped for registrations so that most edits
+ * keep the file's line count (names judged one by one); others add or remove lines (file by
+ * file).
+ */
+const COMBINE_PROJECT: Record<string, string> = {
+  'app/__init__.py': '',
+  'app/core/__init__.py': '',
+  'app/core/security.py': `from typing import Annotated
+
+from fastapi import Depends, HTTPException
+from fastapi.security import OAuth2PasswordBearer
+
+oauth2_scheme = OAuth2PasswordBearer(tokenUrl="token")
+
+
+def get_current_user(token: str = Depends(oauth2_scheme)):
+    if not token:
+        raise HTTPException(status_code=401, detail="Not authenticated")
+    return {"token": token}
+
+
+def require_admin(user=Depends(get_current_user)):
+    if not user.get("admin"):
+        raise HTTPException(status_code=403, detail="Not an admin")
+    return user
+
+
+def get_db():
+    return None
+
+
+CurrentUser = Annotated[dict, Depends(get_current_user)]
+AdminUser = Annotated[dict, Depends(require_admin)]
+`,
+  'app/core/config.py': `V1 = "/v1"
+DAILY = "/daily"
+`,
+  'app/core/handlers.py': `def probe():
+    return {"ok": True}
+`,
+  'app/core/middleware.py': `from fastapi.responses import JSONResponse
+from starlette.middleware.base import BaseHTTPMiddleware
+
+
+class TokenMiddleware(BaseHTTPMiddleware):
+    async def dispatch(self, request, call_next):
+        if not request.headers.get("authorization"):
+            return JSONResponse({"detail": "no"}, status_code=401)
+        return await call_next(request)
+`,
+  'app/api/__init__.py': '',
+  'app/api/items.py': `from fastapi import APIRouter, Depends
+
+from app.core.security import CurrentUser, get_current_user, get_db
+
+router = APIRouter(prefix="/items")
+
+
+@router.get("/list")
+def list_items(db=Depends(get_db)):
+    return []
+
+
+@router.get("/mine")
+def my_items(user: CurrentUser):
+    return []
+
+
+@router.post("/moving")
+def moving(user=Depends(get_current_user)):
+    return {}
+`,
+  'app/api/users.py': `from fastapi import APIRouter, Depends
+
+from app.core.handlers import probe
+from app.core.security import AdminUser, get_current_user
+
+router = APIRouter(prefix="/users", dependencies=[Depends(get_current_user)])
+_slot_note = None
+router.add_api_route("/probe", probe)
+
+
+@router.get("/me")
+def me():
+    return {}
+
+
+@router.delete("/{user_id}")
+def delete_user(user_id: int, admin: AdminUser):
+    return {}
+
+
+_slot = None
+`,
+  'app/zone/health.py': `from fastapi import APIRouter
+
+router = APIRouter(prefix="/health")
+
+
+@router.get("/ping")
+def ping():
+    return {"ok": True}
+
+
+_slot = None
+_slot_handler = None
+`,
+  'app/zone/__init__.py': '',
+  'app/api/reports.py': `from fastapi import APIRouter
+
+from app.core.config import DAILY
+
+router = APIRouter(prefix="/reports")
+
+
+@router.get(DAILY)
+def daily():
+    return []
+`,
+  'app/main.py': `from fastapi import Depends, FastAPI
+
+from app import zone
+from app.api import items, reports, users
+from app.core.config import V1
+from app.core.middleware import TokenMiddleware
+from app.core.security import get_current_user
+
+app = FastAPI()
+app.include_router(items.router)
+app.include_router(users.router, prefix=V1)
+app.include_router(zone.health.router)
+_slot_include = None
+_slot_middleware = None
+
+admin_app = FastAPI()
+admin_app.include_router(reports.router)
+app.mount("/admin", admin_app)
+`,
+  'app/plain.py': `def helper(x):
+    return x
+`,
+};
+
+describe('EngineSession: graph edits redo the workspace passes only where the edit reaches', () => {
+  it('each edit gives what a full recompute gives, reusing routes it cannot reach', async () => {
+    const dir = tmpDir('combine');
+    for (const [rel, text] of Object.entries(COMBINE_PROJECT)) {
+      fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
+      fs.writeFileSync(path.join(dir, rel), text);
+    }
+    const session = new EngineSession({ roots: [dir], cwd: dir, threads: 1 });
+    await session.loadAll();
+    session.findings();
+    const texts = new Map<string, string>();
+    /** Replace `from` by `to` in a file; the passes must have reused the previous analysis. */
+    const edit = async (rel: string, from: string, to: string, what: string) => {
+      const file = path.join(dir, rel);
+      const before = texts.get(file) ?? fs.readFileSync(file, 'utf8');
+      if (!texts.has(file)) {
+        texts.set(file, before);
+        await session.updateFile(file, before);
+      }
+      assert.ok(before.includes(from), `${what}: ${from}`);
+      texts.set(file, before.replace(from, to));
+      await session.updateFile(file, texts.get(file) as string);
+      assert.equal(session.lastUpdate?.path, 'cold', `${what}: the route graph changed`);
+      await assertSameAsFull(session, dir, texts, what);
+      const combine = session.lastCombine;
+      assert.equal(combine?.incremental, true, `${what}: the previous analysis was reused`);
+      return combine as { byName: boolean; reusedRoutes: number; routes: number };
+    };
+    const route = (p: string) => session.analysis().report.routes.find((r) => r.path === p);
+    const exposure = (p: string) => route(p)?.exposure;
+    assert.equal(exposure('/v1/users/{user_id}'), 'scoped');
+    assert.equal(exposure('/health/ping'), 'public');
+    assert.equal(exposure('/admin/reports/daily'), 'public');
+
+    // include_router added (in place of a placeholder) and removed.
+    let c = await edit(
+      'app/main.py',
+      '_slot_include = None',
+      'app.include_router(reports.router, prefix="/r")',
+      'include_router added',
+    );
+    assert.ok(c.byName);
+    assert.ok(route('/r/reports/daily'));
+    assert.ok(c.reusedRoutes > 0, 'routes of the other routers are taken over');
+    await edit(
+      'app/main.py',
+      'app.include_router(reports.router, prefix="/r")',
+      '_slot_include = None',
+      'include_router removed',
+    );
+    assert.equal(route('/r/reports/daily'), undefined);
+    // An include's prefix, a constant of another module: the include is evaluated again.
+    c = await edit('app/core/config.py', 'V1 = "/v1"', 'V1 = "/v2"', 'include prefix changed');
+    assert.ok(route('/v2/users/me'));
+    assert.ok(c.byName && c.reusedRoutes > 0);
+    await edit('app/core/config.py', 'V1 = "/v2"', 'V1 = "/v1"', 'include prefix back');
+    // A route's path, a constant of another module: its decorator is evaluated again.
+    await edit('app/core/config.py', 'DAILY = "/daily"', 'DAILY = "/day"', 'route path changed');
+    assert.ok(route('/admin/reports/day'));
+    await edit('app/core/config.py', 'DAILY = "/day"', 'DAILY = "/daily"', 'route path back');
+    // A router's dependencies.
+    c = await edit(
+      'app/api/users.py',
+      'dependencies=[Depends(get_current_user)]',
+      'dependencies=[]',
+      'router dependencies removed',
+    );
+    assert.equal(exposure('/v1/users/me'), 'public');
+    assert.ok(c.reusedRoutes > 0);
+    await edit(
+      'app/api/users.py',
+      'dependencies=[]',
+      'dependencies=[Depends(get_current_user)]',
+      'router dependencies back',
+    );
+    // A comment marks a route registered in the file public (its handler is elsewhere).
+    await edit(
+      'app/api/users.py',
+      '_slot_note = None',
+      '# fastapi-lens: public load balancer probe',
+      'marked public',
+    );
+    assert.equal(route('/v1/users/probe')?.publicReason, 'load balancer probe');
+    // A route's dependencies.
+    c = await edit(
+      'app/api/items.py',
+      '@router.get("/list")',
+      '@router.get("/list", dependencies=[Depends(get_current_user)])',
+      'route dependency added',
+    );
+    assert.equal(exposure('/items/list'), 'authenticated');
+    assert.equal(c.reusedRoutes, c.routes - 1, 'only the edited route is built again');
+    // A dependency's body: the role check goes, and comes back.
+    await edit('app/core/security.py', 'if not user.get("admin"):', 'if False:', 'role check off');
+    assert.equal(exposure('/v1/users/{user_id}'), 'authenticated');
+    await edit('app/core/security.py', 'if False:', 'if not user.get("admin"):', 'role check on');
+    assert.equal(exposure('/v1/users/{user_id}'), 'scoped');
+    // The Annotated alias points at another dependency.
+    await edit(
+      'app/core/security.py',
+      'AdminUser = Annotated[dict, Depends(require_admin)]',
+      'AdminUser = Annotated[dict, Depends(get_db)]',
+      'alias changed',
+    );
+    assert.equal(exposure('/v1/users/{user_id}'), 'authenticated');
+    await edit(
+      'app/core/security.py',
+      'AdminUser = Annotated[dict, Depends(get_db)]',
+      'AdminUser = Annotated[dict, Depends(require_admin)]',
+      'alias back',
+    );
+    // A router reached through a package's attribute (`zone.health.router`): its prefix.
+    c = await edit(
+      'app/zone/health.py',
+      'prefix="/health"',
+      'prefix="/healthz"',
+      'prefix of a router reached through a package',
+    );
+    assert.ok(route('/healthz/ping'));
+    assert.ok(c.byName && c.reusedRoutes > 0);
+    // Middleware and app-level dependencies.
+    await edit(
+      'app/main.py',
+      '_slot_middleware = None',
+      'app.add_middleware(TokenMiddleware)',
+      'middleware added',
+    );
+    assert.equal(exposure('/healthz/ping'), 'middleware');
+    assert.equal(exposure('/admin/reports/daily'), 'middleware');
+    await edit(
+      'app/main.py',
+      'app.add_middleware(TokenMiddleware)',
+      '_slot_middleware = None',
+      'middleware removed',
+    );
+    await edit(
+      'app/main.py',
+      'app = FastAPI()',
+      'app = FastAPI(dependencies=[Depends(get_current_user)])',
+      'app-level dependency',
+    );
+    assert.equal(exposure('/healthz/ping'), 'authenticated');
+    assert.equal(exposure('/admin/reports/daily'), 'public');
+    await edit(
+      'app/main.py',
+      'app = FastAPI(dependencies=[Depends(get_current_user)])',
+      'app = FastAPI()',
+      'app-level dependency removed',
+    );
+    // A route moves to another module: gone from one (lines removed: file by file), added to
+    // the other (in place of placeholders: name by name).
+    const moving =
+      '@router.post("/moving")\ndef moving(user=Depends(get_current_user)):\n    return {}\n';
+    c = await edit('app/api/items.py', moving, '', 'route moved away');
+    assert.ok(!c.byName);
+    assert.ok(c.reusedRoutes > 0);
+    await edit(
+      'app/zone/health.py',
+      '_slot = None\n_slot_handler = None',
+      '@router.post("/moving")\ndef moving(): return {}',
+      'route moved in',
+    );
+    assert.equal(exposure('/healthz/moving'), 'public');
+    // A dependency renamed (its users now name something undefined), and back.
+    await edit(
+      'app/core/security.py',
+      'def get_current_user(',
+      'def current_user(',
+      'dependency renamed',
+    );
+    assert.equal(exposure('/items/mine'), 'unknown');
+    await edit(
+      'app/core/security.py',
+      'def current_user(',
+      'def get_current_user(',
+      'dependency renamed back',
+    );
+    assert.equal(exposure('/items/mine'), 'authenticated');
+  });
+});
+
 describe('EngineSession: random edits of the example app', () => {
   it('every file, warm or cold, equals a full scan', async () => {
     const dir = tmpDir('shop');

@@ -155,6 +155,35 @@ export class DependencyAnalyzer {
   >();
   private readonly verdictCache = new Map<string, AuthVerdict | null>();
   private readonly configured: Set<string>;
+  /**
+   * A tree or verdict was cut short (a cycle, the depth limit): what the caches hold depends
+   * on the order dependencies were asked in, so another analysis must not reuse them.
+   */
+  orderSensitive = false;
+  /** What each cached id was computed for (ids of different values may coincide). */
+  private readonly origins = new Map<string, unknown>();
+
+  /**
+   * Take the cached trees and verdicts of another analyzer whose ids `keep` accepts (what
+   * they read did not change: incremental/combine.ts decides).
+   */
+  seedFrom(other: DependencyAnalyzer, keep: (id: string) => boolean): void {
+    for (const [id, tree] of other.treeCache)
+      if (keep(id)) {
+        this.treeCache.set(id, tree);
+        this.origins.set(id, other.origins.get(id));
+      }
+    for (const [id, verdict] of other.verdictCache)
+      if (keep(id)) {
+        this.verdictCache.set(id, verdict);
+        this.origins.set(id, other.origins.get(id));
+      }
+  }
+
+  /** A cache hit for another value with the same id: the cache depends on the order. */
+  private sameOrigin(id: string, v: Value): void {
+    if (this.origins.has(id) && this.origins.get(id) !== originOf(v)) this.orderSensitive = true;
+  }
 
   constructor(
     readonly ws: Workspace,
@@ -368,8 +397,14 @@ export class DependencyAnalyzer {
     path: Set<string>,
   ): { children: DependencyNode[]; unresolved: string[] } {
     const cached = this.treeCache.get(id);
-    if (cached && v.t !== 'unknown') return cached;
-    if (path.has(id) || path.size > 30) return { children: [], unresolved: [] };
+    if (cached && v.t !== 'unknown') {
+      this.sameOrigin(id, v);
+      return cached;
+    }
+    if (path.has(id) || path.size > 30) {
+      this.orderSensitive = true;
+      return { children: [], unresolved: [] };
+    }
     path.add(id);
     const children: DependencyNode[] = [];
     const unresolved: string[] = [];
@@ -391,7 +426,10 @@ export class DependencyAnalyzer {
     }
     path.delete(id);
     const result = { children, unresolved };
-    if (v.t !== 'unknown') this.treeCache.set(id, result);
+    if (v.t !== 'unknown') {
+      this.treeCache.set(id, result);
+      this.origins.set(id, originOf(v));
+    }
     return result;
   }
 
@@ -484,12 +522,21 @@ export class DependencyAnalyzer {
 
   /** Behavioural auth verdict for a dependency value; chain starts with a placeholder. */
   verdict(v: Value, id: string, path: Set<string>): AuthVerdict | null {
-    if (this.verdictCache.has(id) && v.t !== 'unknown') return this.verdictCache.get(id) ?? null;
-    if (path.has(id) || path.size > 30) return null;
+    if (this.verdictCache.has(id) && v.t !== 'unknown') {
+      this.sameOrigin(id, v);
+      return this.verdictCache.get(id) ?? null;
+    }
+    if (path.has(id) || path.size > 30) {
+      this.orderSensitive = true;
+      return null;
+    }
     path.add(id);
     const result = this.computeVerdict(v, id, path);
     path.delete(id);
-    if (v.t !== 'unknown') this.verdictCache.set(id, result);
+    if (v.t !== 'unknown') {
+      this.verdictCache.set(id, result);
+      this.origins.set(id, originOf(v));
+    }
     return result;
   }
 
@@ -597,6 +644,22 @@ export class DependencyAnalyzer {
         confidence: 'low',
       };
     return null;
+  }
+}
+
+/** The object (or name) a dependency value stands for, to tell values sharing an id apart. */
+function originOf(v: Value): unknown {
+  switch (v.t) {
+    case 'func':
+      return v.fn;
+    case 'class':
+      return v.cls;
+    case 'instance':
+      return v.call;
+    case 'external':
+      return v.qname;
+    default:
+      return v.t;
   }
 }
 

@@ -1,4 +1,4 @@
-import type { Expr, FuncFacts } from './facts';
+import type { Expr, FuncFacts, ModuleFacts, StatementCall } from './facts';
 import { dottedName } from './facts';
 import { exprText, type DependencyAnalyzer, type DepUse } from './dependencies';
 import type { CallExpr, EvalCtx, Value, Workspace, WorkspaceFile } from './workspace';
@@ -97,24 +97,118 @@ export interface RouterObj extends Location {
   ctx: EvalCtx;
 }
 
+/**
+ * What visiting one source (a function's decorators, a statement call) did, in order: the
+ * router objects it reached and what it registered on them. Kept so that the next analysis
+ * can replay the sources an edit cannot reach instead of evaluating them again.
+ */
+export type ModelEvent =
+  | { k: 'touch'; obj: RouterObj }
+  | { k: 'route'; obj: RouterObj; reg: RouteReg }
+  | { k: 'include'; obj: RouterObj; reg: IncludeReg }
+  | { k: 'mount'; obj: RouterObj; reg: MountReg }
+  | { k: 'middleware'; obj: RouterObj; reg: MiddlewareReg };
+
+/** The previous model, and which of its sources an edit cannot have changed. */
+export interface ModelReuse {
+  model: FastApiModel;
+  /** Nothing in the file evaluates differently than it did for `model`. */
+  fileClean(file: WorkspaceFile): boolean;
+  /** The source (in `file`) evaluates as it did for `model`. */
+  clean(file: WorkspaceFile, source: FuncFacts | StatementCall): boolean;
+}
+
+/** Registration helpers were found: the model cannot be built from a previous one. */
+export class ModelReuseFailed extends Error {}
+
+const NO_EVENTS: ModelEvent[] = [];
+
+/** A file's sources in the order they were visited, and what each did. */
+interface FileEvents {
+  facts: ModuleFacts;
+  sources: object[];
+  events: ModelEvent[][];
+}
+
 export class FastApiModel {
   readonly objects = new Map<string, RouterObj>();
+  /** What every source of each file did (see ModelEvent). */
+  readonly fileEvents = new Map<WorkspaceFile, FileEvents>();
+  private current: ModelEvent[] | null = null;
+  /** Objects taken over from the previous model (header unchanged): new -> old. */
+  readonly adopted = new Map<RouterObj, RouterObj>();
+  /** Registrations replayed from the previous model: new -> old (the same for routes). */
+  readonly replayed = new Map<object, object>();
+  /** Files in which objects were made (not taken over). */
+  private readonly freshFiles = new Set<WorkspaceFile>();
 
+  /**
+   * `keepEvents`: note what each source did (`fileEvents`, and the route walk's visits), for
+   * the next analysis to build from this one (the editor's; not the one-shot CLI's).
+   */
   constructor(
     private readonly ws: Workspace,
     private readonly deps: DependencyAnalyzer,
+    readonly keepEvents = false,
   ) {}
 
-  build(): void {
+  build(reuse?: ModelReuse): void {
+    /** Sources evaluated again that registered something before: [now, before]. */
+    const revisited: [ModelEvent[], ModelEvent[]][] = [];
     for (const file of this.ws.files.values()) {
+      if (!this.keepEvents && !reuse) {
+        for (const fn of file.facts.funcs) this.visitDecorators(file, fn);
+        for (const c of file.facts.calls) this.visitCall(file, c.call, c.scope, c.cond);
+        continue;
+      }
+      const old = reuse?.model.fileEvents.get(file);
+      if (reuse && old && old.facts === file.facts && reuse.fileClean(file)) {
+        // Nothing the file's sources read changed: what they did, again.
+        for (const e of old.events) if (e.length) this.replay(e);
+        this.fileEvents.set(file, old);
+        continue;
+      }
+      // Per source: the previous events by source (a source not found is visited).
+      let before: ((source: object, i: number) => ModelEvent[] | undefined) | null = null;
+      if (reuse && old) {
+        if (old.facts === file.facts) before = (_, i) => old.events[i];
+        else {
+          const bySource = new Map<object, ModelEvent[]>();
+          old.sources.forEach((src, i) => bySource.set(src, old.events[i]));
+          before = (src) => bySource.get(src);
+        }
+      }
+      const sources: object[] = [];
+      const events: ModelEvent[][] = [];
+      const visit = (source: FuncFacts | StatementCall, run: () => void): void => {
+        const was = before ? before(source, sources.length) : undefined;
+        sources.push(source);
+        if (was && reuse?.clean(file, source)) {
+          events.push(was.length ? this.replay(was) : NO_EVENTS);
+          return;
+        }
+        const now: ModelEvent[] = [];
+        this.current = now;
+        try {
+          run();
+        } finally {
+          this.current = null;
+        }
+        events.push(now.length ? now : NO_EVENTS);
+        if (was?.length && now.length) revisited.push([now, was]);
+      };
       // Registrations only happen in files that import FastAPI, or that use objects from files
       // that do (`from app.main import app`): cheap filter first, exact check on evaluation.
-      for (const fn of file.facts.funcs) this.visitDecorators(file, fn);
-      for (const c of file.facts.calls) this.visitCall(file, c.call, c.scope, c.cond);
+      for (const fn of file.facts.funcs) visit(fn, () => this.visitDecorators(file, fn));
+      for (const c of file.facts.calls)
+        visit(c, () => this.visitCall(file, c.call, c.scope, c.cond));
+      this.fileEvents.set(file, { facts: file.facts, sources, events });
     }
+    if (reuse && this.helpers.size) throw new ModelReuseFailed('registration helpers');
     this.expandHelpers();
-    // Name objects after the variable that holds them, for display.
-    for (const file of this.ws.files.values()) {
+    // Name objects after the variable that holds them, for display (objects taken over keep
+    // the name they had: the same statement names them).
+    for (const file of reuse ? this.freshFiles : this.ws.files.values()) {
       for (const a of file.facts.assigns) {
         if (a.value.k !== 'call') continue;
         const id = `${file.rel}:${a.value.line}:${a.value.col}`;
@@ -122,10 +216,121 @@ export class FastApiModel {
         if (obj && obj.name.endsWith('>')) obj.name = `${file.module}:${a.target}`;
       }
     }
+    if (reuse) this.pairAgain(reuse.model, revisited);
+  }
+
+  /**
+   * What sources evaluated again found equal to what they found before counts as unchanged:
+   * objects made again with the same header are taken over, registrations equal to the
+   * previous ones stand for them (routes and middleware by the previous objects themselves).
+   */
+  private pairAgain(previous: FastApiModel, revisited: [ModelEvent[], ModelEvent[]][]): void {
+    for (const obj of this.objects.values()) {
+      if (this.adopted.has(obj)) continue;
+      const old = previous.objects.get(obj.id);
+      if (old && sameHeader(obj, old)) this.adopted.set(obj, old);
+    }
+    const same = (obj: RouterObj, old: RouterObj) => this.adopted.get(obj) === old;
+    for (const [now, was] of revisited) {
+      if (now.length !== was.length) continue;
+      now.forEach((e, i) => {
+        const o = was[i];
+        if (e.k !== o.k || !same(e.obj, o.obj)) return;
+        if (e.k === 'route' && o.k === 'route' && sameRouteReg(e.reg, o.reg)) {
+          const at = e.obj.routes.indexOf(e.reg);
+          if (at >= 0) e.obj.routes[at] = o.reg;
+          e.reg = o.reg;
+          this.replayed.set(o.reg, o.reg);
+        } else if (e.k === 'include' && o.k === 'include') {
+          if (same(e.reg.child, o.reg.child) && sameIncludeReg(e.reg, o.reg))
+            this.replayed.set(e.reg, o.reg);
+        } else if (e.k === 'mount' && o.k === 'mount') {
+          const sub = e.reg.subApp;
+          const subSame =
+            sub === null ? o.reg.subApp === null : !!o.reg.subApp && same(sub, o.reg.subApp);
+          if (subSame && sameMountReg(e.reg, o.reg)) this.replayed.set(e.reg, o.reg);
+        } else if (e.k === 'middleware' && o.k === 'middleware' && sameMiddleware(e.reg, o.reg)) {
+          const at = e.obj.middleware.indexOf(e.reg);
+          if (at >= 0) e.obj.middleware[at] = o.reg;
+          e.reg = o.reg;
+          this.replayed.set(o.reg, o.reg);
+        }
+      });
+    }
+  }
+
+  /** The object of this model for an object of the previous one (same id, same header). */
+  private adopt(old: RouterObj): RouterObj {
+    const existing = this.objects.get(old.id);
+    if (existing) return existing;
+    const obj: RouterObj = {
+      ...old,
+      routes: [],
+      includes: [],
+      mounts: [],
+      middleware: [],
+      parents: 0,
+    };
+    this.objects.set(obj.id, obj);
+    this.adopted.set(obj, old);
+    return obj;
+  }
+
+  /**
+   * Do again what a source of the previous model did. Its events are moved over to this
+   * model's objects in place (the previous model is not built from again).
+   */
+  private replay(events: ModelEvent[]): ModelEvent[] {
+    for (const e of events) {
+      const obj = this.adopt(e.obj);
+      e.obj = obj;
+      switch (e.k) {
+        case 'touch':
+          break;
+        case 'route':
+          obj.routes.push(e.reg);
+          this.replayed.set(e.reg, e.reg);
+          break;
+        case 'include': {
+          const child = this.adopt(e.reg.child);
+          child.parents++;
+          const reg: IncludeReg = { ...e.reg, child };
+          obj.includes.push(reg);
+          this.replayed.set(reg, e.reg);
+          e.reg = reg;
+          break;
+        }
+        case 'mount': {
+          const subApp = e.reg.subApp ? this.adopt(e.reg.subApp) : null;
+          if (subApp) subApp.parents++;
+          const reg: MountReg = { ...e.reg, subApp };
+          obj.mounts.push(reg);
+          this.replayed.set(reg, e.reg);
+          e.reg = reg;
+          break;
+        }
+        case 'middleware':
+          obj.middleware.push(e.reg);
+          this.replayed.set(e.reg, e.reg);
+          break;
+      }
+    }
+    return events;
+  }
+
+  /** Note what the source being visited did. */
+  private note(e: ModelEvent): void {
+    this.current?.push(e);
   }
 
   /** The router object a value denotes, creating it on first sight. */
   routerOf(v: Value): RouterObj | null {
+    const obj = this.routerOfValue(v);
+    if (obj) this.note({ k: 'touch', obj });
+    return obj;
+  }
+
+  private routerOfValue(v: Value): RouterObj | null {
     if (v.t !== 'instance') return null;
     const existing = this.objects.get(v.id);
     if (existing) return existing;
@@ -159,6 +364,7 @@ export class FastApiModel {
       ctx,
     };
     this.objects.set(v.id, obj);
+    this.freshFiles.add(v.file);
     return obj;
   }
 
@@ -299,8 +505,8 @@ export class FastApiModel {
       const method = e.fn.attr;
       if (method === 'middleware') {
         const obj = this.receiver(ctx, e.fn.obj);
-        if (obj && obj.kind === 'app')
-          obj.middleware.push({
+        if (obj && obj.kind === 'app') {
+          const reg: MiddlewareReg = {
             file,
             line: d.line,
             col: d.col,
@@ -309,13 +515,17 @@ export class FastApiModel {
             authenticates: false,
             kind: 'function',
             cond: joinCond(outerCond, fn.cond),
-          });
+          };
+          obj.middleware.push(reg);
+          this.note({ k: 'middleware', obj, reg });
+        }
         continue;
       }
       if (!isRouteMethod(method)) continue;
       const obj = this.receiver(ctx, e.fn.obj);
       if (!obj) continue;
-      obj.routes.push(
+      this.addRoute(
+        obj,
         this.routeReg(
           ctx,
           e,
@@ -328,6 +538,11 @@ export class FastApiModel {
         ),
       );
     }
+  }
+
+  private addRoute(obj: RouterObj, reg: RouteReg): void {
+    obj.routes.push(reg);
+    this.note({ k: 'route', obj, reg });
   }
 
   private routeReg(
@@ -394,7 +609,8 @@ export class FastApiModel {
       const obj = this.receiver(ctx, (inner.fn as Expr & { k: 'attr' }).obj);
       if (!obj) return;
       const handler = this.handlerOf(ctx, call.args[0]);
-      obj.routes.push(
+      this.addRoute(
+        obj,
         this.routeReg(
           ctx,
           inner,
@@ -423,7 +639,7 @@ export class FastApiModel {
           const child = this.routerOf(cv);
           if (!child || child === obj) continue;
           child.parents++;
-          obj.includes.push({
+          const reg: IncludeReg = {
             child,
             prefix: this.pathText(ctx, call.kw.prefix),
             dependencies: this.deps.listUses(ctx, call.kw.dependencies),
@@ -433,7 +649,9 @@ export class FastApiModel {
             file,
             line: call.line,
             col: call.col,
-          });
+          };
+          obj.includes.push(reg);
+          this.note({ k: 'include', obj, reg });
         }
         return;
       }
@@ -447,7 +665,7 @@ export class FastApiModel {
         const mountPath = this.pathText(ctx, call.args[0] ?? call.kw.path);
         // Starlette's Mount strips trailing slashes: mount("/", x) serves x at "".
         mountPath.text = mountPath.text.replace(/\/+$/, '');
-        obj.mounts.push({
+        const reg: MountReg = {
           path: mountPath,
           subApp,
           targetText: exprText(target),
@@ -456,7 +674,9 @@ export class FastApiModel {
           file,
           line: call.line,
           col: call.col,
-        });
+        };
+        obj.mounts.push(reg);
+        this.note({ k: 'mount', obj, reg });
         return;
       }
       case 'add_api_route':
@@ -466,7 +686,8 @@ export class FastApiModel {
         const handlerExpr = call.args[1] ?? call.kw.endpoint ?? call.kw.route;
         const handler = this.handlerOf(ctx, handlerExpr);
         const kind = method.includes('websocket') ? 'add_api_websocket_route' : 'api_route';
-        obj.routes.push(
+        this.addRoute(
+          obj,
           this.routeReg(
             ctx,
             call,
@@ -486,7 +707,7 @@ export class FastApiModel {
         const v = this.ws.eval(ctx, target);
         const name = exprText(target);
         const judged = this.middlewareAuth(v, name);
-        obj.middleware.push({
+        const reg: MiddlewareReg = {
           file,
           line: call.line,
           col: call.col,
@@ -495,7 +716,9 @@ export class FastApiModel {
           authenticates: judged === 'authenticates',
           kind: 'class',
           cond,
-        });
+        };
+        obj.middleware.push(reg);
+        this.note({ k: 'middleware', obj, reg });
         return;
       }
       default:
@@ -525,6 +748,157 @@ export class FastApiModel {
     // Code we cannot read (another package's middleware): judged by its name, as before.
     return AUTH_MIDDLEWARE_NAME.test(simple) ? 'rejects' : null;
   }
+}
+
+// ---- equality of what evaluation found (pairAgain) -------------------------------------------
+
+function sameStrings(a: string[], b: string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+function samePath(a: PathText, b: PathText): boolean {
+  return a.text === b.text && sameStrings(a.unresolved, b.unresolved);
+}
+
+function sameCtx(a: EvalCtx, b: EvalCtx): boolean {
+  return a.file === b.file && a.scope === b.scope && !a.bindings && !b.bindings;
+}
+
+/** Values that stand for the same thing (what dependency analysis and routes read of them). */
+export function sameValue(a: Value, b: Value, depth = 0): boolean {
+  if (a === b) return true;
+  if (a.t !== b.t || depth > 20) return false;
+  switch (a.t) {
+    case 'func':
+      return b.t === 'func' && a.file === b.file && a.fn === b.fn;
+    case 'class':
+      return b.t === 'class' && a.file === b.file && a.cls === b.cls;
+    case 'instance':
+      return (
+        b.t === 'instance' &&
+        a.id === b.id &&
+        a.call === b.call &&
+        a.file === b.file &&
+        a.scope === b.scope &&
+        sameValue(a.of, b.of, depth + 1)
+      );
+    case 'external':
+      return b.t === 'external' && a.qname === b.qname;
+    case 'module':
+      return b.t === 'module' && a.file === b.file;
+    case 'annotated':
+      return (
+        b.t === 'annotated' &&
+        a.expr === b.expr &&
+        a.file === b.file &&
+        a.scope === b.scope &&
+        a.alias === b.alias
+      );
+    case 'list':
+      return (
+        b.t === 'list' &&
+        a.items.length === b.items.length &&
+        a.items.every((x, i) => sameValue(x, b.items[i], depth + 1))
+      );
+    case 'str':
+      return b.t === 'str' && a.v === b.v;
+    case 'param':
+      return b.t === 'param' && a.file === b.file && a.fn === b.fn && a.name === b.name;
+    case 'unknown':
+      return b.t === 'unknown' && a.why === b.why;
+  }
+}
+
+function sameUses(a: DepUse[], b: DepUse[]): boolean {
+  return (
+    a.length === b.length &&
+    a.every((u, i) => {
+      const v = b[i];
+      return (
+        u.refName === v.refName &&
+        sameStrings(u.via, v.via) &&
+        sameStrings(u.scopes, v.scopes) &&
+        u.line === v.line &&
+        sameCtx(u.ctx, v.ctx) &&
+        sameValue(u.value, v.value)
+      );
+    })
+  );
+}
+
+function sameHeader(a: RouterObj, b: RouterObj): boolean {
+  return (
+    a.id === b.id &&
+    a.kind === b.kind &&
+    a.name === b.name &&
+    a.file === b.file &&
+    a.line === b.line &&
+    a.col === b.col &&
+    samePath(a.prefix, b.prefix) &&
+    sameUses(a.dependencies, b.dependencies) &&
+    a.hidden === b.hidden &&
+    a.deprecated === b.deprecated &&
+    a.call === b.call &&
+    sameCtx(a.ctx, b.ctx)
+  );
+}
+
+function sameRouteReg(a: RouteReg, b: RouteReg): boolean {
+  return (
+    a.kind === b.kind &&
+    sameStrings(a.methods, b.methods) &&
+    samePath(a.path, b.path) &&
+    a.file === b.file &&
+    a.line === b.line &&
+    a.col === b.col &&
+    (a.handler === null
+      ? b.handler === null
+      : b.handler !== null && a.handler.file === b.handler.file && a.handler.fn === b.handler.fn) &&
+    a.handlerName === b.handlerName &&
+    sameUses(a.dependencies, b.dependencies) &&
+    a.hidden === b.hidden &&
+    a.deprecated === b.deprecated &&
+    a.cond === b.cond &&
+    a.call === b.call
+  );
+}
+
+function sameIncludeReg(a: IncludeReg, b: IncludeReg): boolean {
+  return (
+    samePath(a.prefix, b.prefix) &&
+    sameUses(a.dependencies, b.dependencies) &&
+    a.hidden === b.hidden &&
+    a.deprecated === b.deprecated &&
+    a.cond === b.cond &&
+    a.file === b.file &&
+    a.line === b.line &&
+    a.col === b.col
+  );
+}
+
+function sameMountReg(a: MountReg, b: MountReg): boolean {
+  return (
+    samePath(a.path, b.path) &&
+    a.targetText === b.targetText &&
+    sameValue(a.target, b.target) &&
+    a.cond === b.cond &&
+    a.file === b.file &&
+    a.line === b.line &&
+    a.col === b.col
+  );
+}
+
+function sameMiddleware(a: MiddlewareReg, b: MiddlewareReg): boolean {
+  return (
+    a.file === b.file &&
+    a.line === b.line &&
+    a.col === b.col &&
+    a.name === b.name &&
+    a.auth === b.auth &&
+    a.authenticates === b.authenticates &&
+    a.kind === b.kind &&
+    a.cond === b.cond
+  );
 }
 
 const REGISTRATION_METHODS = new Set([

@@ -1,6 +1,6 @@
 import type { FuncFacts } from './facts';
 import type { DependencyAnalyzer, DepUse } from './dependencies';
-import type { FastApiModel, MiddlewareReg, RouteReg, RouterObj } from './model';
+import type { FastApiModel, MiddlewareReg, MountReg, RouteReg, RouterObj } from './model';
 import type { AuthLevel, DependencyNode, Exposure, Route, RouteAuth } from './types';
 import type { Workspace, WorkspaceFile } from './workspace';
 
@@ -19,6 +19,10 @@ interface Walk {
   middleware: MiddlewareReg[];
   app: string | null;
   seen: Set<string>;
+  /** The root object and the include/mount registrations walked through (see RoutesReuse). */
+  chain: object[];
+  /** The same walk in the previous model, when everything on the way is unchanged. */
+  old: object[] | null;
 }
 
 /** A route with the engine objects behind it, for rules and editor features. */
@@ -28,15 +32,70 @@ export interface RouteRecord {
   handler: { file: WorkspaceFile; fn: FuncFacts } | null;
 }
 
+/**
+ * The routes of the previous analysis that still hold (incremental/combine.ts): a record is
+ * taken over when its registration was replayed, the walk to it is the previous one through
+ * unchanged objects and registrations, and its handler reads nothing the edit changed.
+ */
+export interface RoutesReuse {
+  model: FastApiModel;
+  /** The handler's parameters and decorators evaluate as before. */
+  handlerClean(handler: { file: WorkspaceFile; fn: FuncFacts }): boolean;
+  /** The file's comments are those the previous records read (publicReason). */
+  commentsSame(file: WorkspaceFile): boolean;
+}
+
+/** One walk through an object: the way there (root object, registrations), its records. */
+export interface ObjectVisit {
+  chain: object[];
+  /** Records of the object's routes, in order. */
+  routes: RouteRecord[];
+  /** Records of its mounts that are not FastAPI apps, in order, with the mount. */
+  mounts: { reg: MountReg; record: RouteRecord }[];
+}
+
+/** The visits of each object of a model, by the last buildRoutes over it. */
+const visitsOf = new WeakMap<FastApiModel, Map<RouterObj, ObjectVisit[]>>();
+
+function sameChain(a: object[], b: object[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function sameList<T>(a: T[], b: T[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 export function buildRoutes(
   ws: Workspace,
   model: FastApiModel,
   deps: DependencyAnalyzer,
+  reuse?: RoutesReuse,
 ): RouteRecord[] {
   const out: RouteRecord[] = [];
   const objects = [...model.objects.values()];
   const roots = objects.filter((o) => o.parents === 0 && o.kind === 'app');
   const orphans = objects.filter((o) => o.parents === 0 && o.kind === 'router');
+  const visits = new Map<RouterObj, ObjectVisit[]>();
+  if (model.keepEvents) visitsOf.set(model, visits);
+  const oldVisits = reuse ? visitsOf.get(reuse.model) : undefined;
+  /** The previous object for an object taken over with the same middleware. */
+  const sameObj = (obj: RouterObj): RouterObj | null => {
+    const old = model.adopted.get(obj);
+    if (!old) return null;
+    if (obj.kind === 'app' && !sameList(obj.middleware, old.middleware)) return null;
+    return old;
+  };
+  /** The previous visit of an object by the same way. */
+  const previous = (obj: RouterObj, old: object[] | null): ObjectVisit | null => {
+    if (!old || !oldVisits) return null;
+    const was = model.adopted.get(obj);
+    for (const v of (was && oldVisits.get(was)) ?? []) if (sameChain(v.chain, old)) return v;
+    return null;
+  };
 
   const walk = (obj: RouterObj, w: Walk): void => {
     if (w.seen.has(obj.id)) return;
@@ -52,8 +111,31 @@ export function buildRoutes(
       middleware: obj.kind === 'app' ? [...w.middleware, ...obj.middleware] : w.middleware,
     };
     const ownPrefix = here.prefix + obj.prefix.text;
-    for (const reg of obj.routes) out.push(routeRecord(ws, deps, reg, here, ownPrefix, obj));
+    const was = reuse ? previous(obj, here.old) : null;
+    const visit: ObjectVisit = { chain: here.chain, routes: [], mounts: [] };
+    if (model.keepEvents) {
+      const list = visits.get(obj);
+      if (list) list.push(visit);
+      else visits.set(obj, [visit]);
+    }
+    obj.routes.forEach((reg, i) => {
+      const before = was?.routes[i];
+      const r =
+        before &&
+        before.reg === reg &&
+        model.replayed.has(reg) &&
+        (reuse as RoutesReuse).commentsSame(reg.file) &&
+        (!reg.handler ||
+          ((reuse as RoutesReuse).commentsSame(reg.handler.file) &&
+            (reuse as RoutesReuse).handlerClean(reg.handler)))
+          ? before
+          : routeRecord(ws, deps, reg, here, ownPrefix, obj);
+      visit.routes.push(r);
+      out.push(r);
+    });
     for (const inc of obj.includes) {
+      const oldInc = here.old ? model.replayed.get(inc) : undefined;
+      const oldChild = oldInc ? sameObj(inc.child) : null;
       walk(inc.child, {
         ...here,
         prefix: ownPrefix + inc.prefix.text,
@@ -64,9 +146,13 @@ export function buildRoutes(
         hidden: here.hidden || inc.hidden,
         deprecated: here.deprecated || inc.deprecated,
         cond: inc.cond ? [...here.cond, inc.cond] : here.cond,
+        chain: [...here.chain, inc],
+        old: here.old && oldInc && oldChild ? [...here.old, oldInc] : null,
       });
     }
     for (const m of obj.mounts) {
+      const oldMount = here.old ? model.replayed.get(m) : undefined;
+      const oldSub = oldMount && m.subApp ? sameObj(m.subApp) : null;
       const mountWalk: Walk = {
         ...here,
         prefix: ownPrefix + m.path.text,
@@ -74,14 +160,29 @@ export function buildRoutes(
         // but the parent's middleware wraps it.
         uses: [],
         cond: m.cond ? [...here.cond, m.cond] : here.cond,
+        chain: [...here.chain, m],
+        old: here.old && oldMount && (!m.subApp || oldSub) ? [...here.old, oldMount] : null,
       };
       if (m.subApp) walk(m.subApp, mountWalk);
-      else out.push(mountRecord(deps, m, mountWalk, obj));
+      else {
+        const before = was?.mounts[visit.mounts.length];
+        const r =
+          before &&
+          oldMount &&
+          mountWalk.old &&
+          before.reg === oldMount &&
+          (reuse as RoutesReuse).commentsSame(m.file)
+            ? before.record
+            : mountRecord(deps, m, mountWalk, obj);
+        visit.mounts.push({ reg: m, record: r });
+        out.push(r);
+      }
     }
   };
 
-  for (const app of roots)
-    walk(app, {
+  const start = (obj: RouterObj, app: string | null): Walk => {
+    const old = reuse ? sameObj(obj) : null;
+    return {
       prefix: '',
       uses: [],
       hidden: false,
@@ -89,21 +190,14 @@ export function buildRoutes(
       cond: [],
       routers: [],
       middleware: [],
-      app: app.name,
+      app,
       seen: new Set(),
-    });
-  for (const router of orphans)
-    walk(router, {
-      prefix: '',
-      uses: [],
-      hidden: false,
-      deprecated: false,
-      cond: [],
-      routers: [],
-      middleware: [],
-      app: null,
-      seen: new Set(),
-    });
+      chain: [obj],
+      old: old && old.parents === 0 ? [old] : null,
+    };
+  };
+  for (const app of roots) walk(app, start(app, app.name));
+  for (const router of orphans) walk(router, start(router, null));
 
   out.sort(
     (a, b) =>

@@ -16,6 +16,7 @@ import { lowerSeverity, type Finding, type LocalFinding, type Severity } from '.
 import type { Analysis } from './index';
 import type { RouteRecord } from './routes';
 import type { Exposure } from './types';
+import type { WorkspaceFile } from './workspace';
 
 /**
  * Scanning: file rules run while a file's tree is alive (their findings are part of the
@@ -247,18 +248,26 @@ export function exposureRank(e: Exposure): number {
   return EXPOSURE_RANK[e];
 }
 
+/** `rel#qualname` of each record's handler (records are reused by the next analyses). */
+const handlerKeys = new WeakMap<RouteRecord, string>();
+
 /** Routes by handler (`rel#qualname`), most exposed first. */
 export function routesByHandler(records: RouteRecord[]): Map<string, RouteRecord[]> {
   const map = new Map<string, RouteRecord[]>();
   for (const r of records) {
     if (!r.handler) continue;
-    const key = `${r.handler.file.rel}#${r.handler.fn.qualname}`;
+    let key = handlerKeys.get(r);
+    if (key === undefined) {
+      key = `${r.handler.file.rel}#${r.handler.fn.qualname}`;
+      handlerKeys.set(r, key);
+    }
     const list = map.get(key);
     if (list) list.push(r);
     else map.set(key, [r]);
   }
   for (const list of map.values())
-    list.sort((a, b) => EXPOSURE_RANK[b.route.exposure] - EXPOSURE_RANK[a.route.exposure]);
+    if (list.length > 1)
+      list.sort((a, b) => EXPOSURE_RANK[b.route.exposure] - EXPOSURE_RANK[a.route.exposure]);
   return map;
 }
 
@@ -359,7 +368,30 @@ export interface RawFinding {
 }
 
 /** Settings the workspace rules see: the union over the configurations of every file. */
+/**
+ * The last settings made with each resolver and the files they were made for: a resolver's
+ * answer for a path does not change (new configuration comes with a new resolver), and the
+ * editor asks again after every edit that changes the route graph.
+ */
+const settingsMade = new WeakMap<
+  ConfigResolver,
+  { files: WorkspaceFile[]; settings: RuleSettings }
+>();
+
 export function ruleSettings(analysis: Analysis, config: ConfigResolver): RuleSettings {
+  const made = settingsMade.get(config);
+  if (
+    made &&
+    made.files.length === analysis.files.length &&
+    made.files.every((f, i) => f.abs === analysis.files[i].abs)
+  )
+    return made.settings;
+  const settings = settingsOf(analysis, config);
+  settingsMade.set(config, { files: analysis.files, settings });
+  return settings;
+}
+
+function settingsOf(analysis: Analysis, config: ConfigResolver): RuleSettings {
   const publicRoutes = new Set<string>();
   const authDependencies = new Set<string>();
   const seen = new Set<EffectiveConfig>();

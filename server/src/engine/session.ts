@@ -30,6 +30,7 @@ import {
 } from './incremental/scan';
 import { inputsKey, type DiskStat } from './incremental/inputs';
 import { fileKey, type ItemLists } from './incremental/signature';
+import { combineIncremental, type CombineStats } from './incremental/combine';
 import { combineTraced, type Relevance } from './incremental/trace';
 import { rescan } from './incremental/rescan';
 import { ImportGraph, WarmFallback, warmUpdate, type WarmState } from './incremental/warm';
@@ -45,8 +46,9 @@ import type { WorkspaceFile } from './workspace';
  * - when the file's graph signature is unchanged (incremental/signature.ts), the previous
  *   analysis is patched and only the rules that depend on the file re-run (the warm path,
  *   incremental/warm.ts);
- * - otherwise the workspace passes and every rule re-run over the cached facts (the cold path,
- *   what `scanWorkspace` computes).
+ * - otherwise the workspace passes re-run over the cached facts where the edit reaches
+ *   (incremental/combine.ts), and the rules where the routes or what they read changed
+ *   (incremental/rescan.ts): the cold path, what `scanWorkspace` computes.
  * Both give the same routes and findings (test/incremental.test.ts). The CLI uses the one-shot
  * `analyzeWorkspace` / `scanWorkspace` instead.
  */
@@ -119,7 +121,18 @@ export class EngineSession {
    * After an edit of one file that changed the route graph: the findings before it, for the
    * next analysis to re-run the rules only where the edit may have changed them (rescan.ts).
    */
-  private prior: { warm: WarmState; abs: string } | null = null;
+  private prior: {
+    warm: WarmState;
+    abs: string;
+    before: ModuleFacts;
+    /** Lines of the file that the edit kept moved (what cites them moved too). */
+    moved: boolean;
+  } | null = null;
+  /**
+   * The analyses' file objects, kept while a file's path and module stay (its facts are
+   * replaced in place): values cached by one analysis stay valid in the next.
+   */
+  private readonly workspaceFiles = new Map<string, WorkspaceFile>();
   private changedFiles: Set<string> | null = null;
   private routesChanged = true;
   private readonly cwd: string;
@@ -129,6 +142,8 @@ export class EngineSession {
   private cached: Map<string, CachedFacts> | null = null;
   private readCache = false;
   lastUpdate: UpdateInfo | null = null;
+  /** How the last workspace passes ran: reusing the previous analysis or not. */
+  lastCombine: ({ incremental: boolean; ms: number } & Partial<CombineStats>) | null = null;
   /** What the last rescan (rules after a cold edit) did, by step (ms); null: a full scan. */
   lastRescan: (Record<string, number> & { changedRoutes: number }) | null = null;
   /** Changes whenever a route or a position in the findings may have moved (view caches). */
@@ -461,7 +476,13 @@ export class EngineSession {
       // started changing it): the next full analysis re-runs the rules only where needed.
       const prior = err instanceof WarmFallback && !this.warm.patched ? this.warm : null;
       this.invalidate();
-      if (prior) this.prior = { warm: prior, abs: file.abs };
+      if (prior)
+        this.prior = {
+          warm: prior,
+          abs: file.abs,
+          before: oldFacts,
+          moved: linesMoved(change, oldFacts.lineCount),
+        };
       this.lastUpdate = this.info(file.abs, 'cold', errText(err), change.mode, t0, t1);
     }
     return true;
@@ -649,17 +670,44 @@ export class EngineSession {
     if (this.cachedAnalysis) return this.cachedAnalysis;
     const prior = this.prior;
     const files: WorkspaceFile[] = [];
+    const keep = new Set<string>();
     for (const f of this.files.values()) {
       if (!f.facts) continue;
       const { module, isPackage } = moduleNameFor(f.abs, this.packages, this.sourceRoots);
-      files.push({ abs: f.abs, rel: f.rel, module, isPackage, facts: f.facts });
+      let wf = this.workspaceFiles.get(f.abs);
+      if (wf && wf.rel === f.rel && wf.module === module && wf.isPackage === isPackage)
+        wf.facts = f.facts;
+      else {
+        wf = { abs: f.abs, rel: f.rel, module, isPackage, facts: f.facts };
+        this.workspaceFiles.set(f.abs, wf);
+      }
+      keep.add(f.abs);
+      files.push(wf);
     }
-    const { analysis, relevance } = combineTraced(
-      files,
-      this.diagnostics(),
-      this.cwd,
-      this.options,
-    );
+    for (const abs of [...this.workspaceFiles.keys()])
+      if (!keep.has(abs)) this.workspaceFiles.delete(abs);
+    const t0 = performance.now();
+    const diagnostics = this.diagnostics();
+    // After an edit of one file: the passes reuse what the edit cannot reach (combine.ts;
+    // FASTAPI_LENS_COMBINE=0 runs them all, for comparison).
+    const incremental =
+      prior && process.env.FASTAPI_LENS_COMBINE !== '0'
+        ? combineIncremental(files, diagnostics, this.cwd, this.options, {
+            analysis: prior.warm.analysis,
+            relevance: prior.warm.relevance,
+            imports: prior.warm.imports,
+            abs: prior.abs,
+            before: prior.before,
+            moved: prior.moved,
+          })
+        : null;
+    const { analysis, relevance } =
+      incremental ?? combineTraced(files, diagnostics, this.cwd, this.options);
+    this.lastCombine = {
+      incremental: incremental !== null,
+      ms: performance.now() - t0,
+      ...(incremental ? incremental.stats : {}),
+    };
     this.cachedAnalysis = analysis;
     this.relevance = relevance;
     this.warm = null;
@@ -707,7 +755,15 @@ export class EngineSession {
     this.prior = null;
     this.lastRescan = null;
     if (prior && process.env.FASTAPI_LENS_RESCAN !== '0') {
-      const r = rescan(prior.warm, analysis, this.relevance as Relevance, prior.abs, options);
+      const r = rescan(
+        prior.warm,
+        analysis,
+        this.relevance as Relevance,
+        prior.abs,
+        options,
+        prior.before,
+        prior.moved,
+      );
       if (r) {
         // Findings carried over were computed by reads recorded in the previous analysis.
         for (const b of prior.warm.relevance.bodies) r.state.relevance.bodies.add(b);
@@ -787,6 +843,16 @@ function syntaxNote(rel: string, facts: ModuleFacts): EngineDiagnostic | null {
     file: rel,
     message: `syntax errors (${facts.parseErrors}); analysed what could be parsed`,
   };
+}
+
+/** Whether a line the edit did not replace is now at another line. */
+function linesMoved(change: FileChange, lineCount: number): boolean {
+  if (change.mode !== 'incremental') return true;
+  for (let line = 1; line <= lineCount; line++) {
+    const to = change.mapLine(line);
+    if (to !== null && to !== line) return true;
+  }
+  return false;
 }
 
 function statOf(abs: string): { mtimeMs: number; size: number } | null {

@@ -67,6 +67,9 @@ interface FileIndex {
 
 const MAX_EVAL_DEPTH = 40;
 
+/** Placeholders of names being evaluated (a lookup that meets one closed a cycle). */
+const PENDING = new WeakSet<Value>();
+
 export class Workspace {
   readonly files = new Map<string, WorkspaceFile>();
   private readonly byModule = new Map<string, WorkspaceFile[]>();
@@ -77,6 +80,11 @@ export class Workspace {
    * hashes strings that already exist (and keep their hash) instead of building a key.
    */
   private readonly nameCache = new Map<string, Map<string, Map<string, Value>>>();
+  /**
+   * A lookup met a definition cycle or the depth limit: what it cached depends on the order
+   * names were asked in, so the cache must not be reused by another analysis.
+   */
+  orderSensitive = false;
 
   constructor(files: WorkspaceFile[]) {
     for (const f of files) this.addFile(f);
@@ -181,10 +189,18 @@ export class Workspace {
     let names = byScope.get(ctx.scope);
     if (!names) byScope.set(ctx.scope, (names = new Map()));
     const cached = names.get(name);
-    if (cached) return cached;
-    if (depth > MAX_EVAL_DEPTH) return { t: 'unknown', why: `${name}: resolution too deep` };
+    if (cached) {
+      if (cached.t === 'unknown' && PENDING.has(cached)) this.orderSensitive = true;
+      return cached;
+    }
+    if (depth > MAX_EVAL_DEPTH) {
+      this.orderSensitive = true;
+      return { t: 'unknown', why: `${name}: resolution too deep` };
+    }
     // Guard against cycles (`a = b; b = a`, circular imports).
-    names.set(name, { t: 'unknown', why: `${name}: circular definition` });
+    const pending: Value = { t: 'unknown', why: `${name}: circular definition` };
+    PENDING.add(pending);
+    names.set(name, pending);
     const value = this.lookupUncached(ctx, name, depth);
     names.set(name, value);
     return value;
@@ -194,6 +210,16 @@ export class Workspace {
   forgetNames(abs: string | null): void {
     if (abs === null) this.nameCache.clear();
     else this.nameCache.delete(abs);
+  }
+
+  /** The name cache of a file's scopes (scope -> name -> value), for another analysis. */
+  cachedNamesOf(abs: string): Map<string, Map<string, Value>> | undefined {
+    return this.nameCache.get(abs);
+  }
+
+  /** Take values of names another analysis computed (incremental/combine.ts decides which). */
+  seedNames(abs: string, byScope: Map<string, Map<string, Value>>): void {
+    this.nameCache.set(abs, byScope);
   }
 
   /** Every value in the name cache. */
@@ -283,7 +309,10 @@ export class Workspace {
 
   /** Evaluate an expression to a value. `alias` names the binding being evaluated, if any. */
   eval(ctx: EvalCtx, e: Expr, depth = 0, alias = ''): Value {
-    if (depth > MAX_EVAL_DEPTH) return { t: 'unknown', why: 'expression too deep' };
+    if (depth > MAX_EVAL_DEPTH) {
+      this.orderSensitive = true;
+      return { t: 'unknown', why: 'expression too deep' };
+    }
     switch (e.k) {
       case 'name':
         return this.lookup(ctx, e.id, depth + 1);

@@ -1,3 +1,4 @@
+import * as path from 'node:path';
 import type { RuleReach, WorkspaceRule } from '../../../../rules/api';
 import { groupKey } from '../../../../rules/auth/util';
 import type { Expr, FuncFacts, ModuleFacts } from '../facts';
@@ -22,7 +23,7 @@ import { mergeTaint, Reach, type ImportGraph, type WarmState } from './warm';
 
 /**
  * The rules after an edit that changed the route graph (the cold path), re-run only where the
- * edit may have changed what they say. `combine()` has run again over every file; the new
+ * edit may have changed what they say. The workspace passes have run again (combine.ts); the new
  * routes are matched with the previous ones (file, line, path, methods), and a route is *clean*
  * when its record is the same (same route JSON, same handler function and registration call
  * objects, no changed dependency defined in the edited file X) and its code cannot see the
@@ -129,7 +130,7 @@ function sameData(a: unknown, b: unknown, same: Map<object, object>, depth = 0):
 }
 
 /** Whether an expression mentions one of `names` (any identifier in it, attributes too). */
-function exprUses(e: Expr | null | undefined, names: Set<string>, depth = 0): boolean {
+export function exprUses(e: Expr | null | undefined, names: Set<string>, depth = 0): boolean {
   if (!e || depth > 60) return false;
   switch (e.k) {
     case 'name':
@@ -159,14 +160,136 @@ function exprUses(e: Expr | null | undefined, names: Set<string>, depth = 0): bo
   }
 }
 
+/** Every name `exprUses` would test of an expression (it uses one of `names` iff one is in). */
+function exprNames(e: Expr | null | undefined, out: Set<string>, depth = 0): void {
+  if (!e || depth > 60) return;
+  const words = (text: string) => {
+    for (const m of text.match(WORD) ?? []) out.add(m);
+  };
+  switch (e.k) {
+    case 'name':
+      out.add(e.id);
+      return;
+    case 'attr':
+      out.add(e.attr);
+      exprNames(e.obj, out, depth + 1);
+      return;
+    case 'call':
+      exprNames(e.fn, out, depth + 1);
+      for (const a of e.args) exprNames(a, out, depth + 1);
+      for (const a of Object.values(e.kw)) exprNames(a, out, depth + 1);
+      if (e.splat) words(e.text);
+      return;
+    case 'str':
+      if (e.fstring) words(e.v);
+      return;
+    case 'list':
+      for (const i of e.items) exprNames(i, out, depth + 1);
+      return;
+    case 'sub':
+      exprNames(e.obj, out, depth + 1);
+      for (const i of e.idx) exprNames(i, out, depth + 1);
+      return;
+    case 'binop':
+      exprNames(e.l, out, depth + 1);
+      exprNames(e.r, out, depth + 1);
+      return;
+    case 'other':
+      words(e.text);
+      return;
+    default:
+      return;
+  }
+}
+
+/** Names a function's text mentions (see funcUses), by function (facts objects are kept). */
+const namesOfFunc = new WeakMap<FuncFacts, string[]>();
+
+function funcNames(fn: FuncFacts): string[] {
+  let out = namesOfFunc.get(fn);
+  if (!out) {
+    const set = new Set<string>(fn.mentions);
+    for (const d of fn.decorators) exprNames(d.expr, set);
+    for (const p of fn.params) {
+      exprNames(p.annotation, set);
+      exprNames(p.default, set);
+    }
+    exprNames(fn.returnType, set);
+    namesOfFunc.set(fn, (out = [...set]));
+  }
+  return out;
+}
+
+/** Names an expression mentions (see exprUses), by expression object. */
+const namesOfExpr = new WeakMap<Expr, string[]>();
+
+/** `exprUses` of an expression asked about often (registration calls), memoized. */
+export function exprUsesKept(e: Expr, names: Set<string>): boolean {
+  let list = namesOfExpr.get(e);
+  if (!list) {
+    const set = new Set<string>();
+    exprNames(e, set);
+    namesOfExpr.set(e, (list = [...set]));
+  }
+  for (const n of list) if (names.has(n)) return true;
+  return false;
+}
+
 /** Whether a function's text (body, decorators, parameters, return type) mentions `names`. */
-function funcUses(fn: FuncFacts, names: Set<string>): boolean {
-  return (
-    fn.mentions.some((m) => names.has(m)) ||
-    fn.decorators.some((d) => exprUses(d.expr, names)) ||
-    fn.params.some((p) => exprUses(p.annotation, names) || exprUses(p.default, names)) ||
-    exprUses(fn.returnType, names)
-  );
+export function funcUses(fn: FuncFacts, names: Set<string>): boolean {
+  for (const n of funcNames(fn)) if (names.has(n)) return true;
+  return false;
+}
+
+/**
+ * A file's module-level definitions by the names they mention: name -> names defined by a
+ * definition that mentions it (what `affectedNames` closes over), by facts object.
+ */
+const definitionsOf = new WeakMap<ModuleFacts, Map<string, string[]>>();
+
+function dependentsOf(facts: ModuleFacts): Map<string, string[]> {
+  let out = definitionsOf.get(facts);
+  if (out) return out;
+  out = new Map();
+  const edge = (mentioned: Set<string>, defined: string[]) => {
+    for (const m of mentioned) {
+      const list = (out as Map<string, string[]>).get(m);
+      if (list) list.push(...defined);
+      else (out as Map<string, string[]>).set(m, [...defined]);
+    }
+  };
+  const methods = new Map<string, FuncFacts[]>();
+  for (const fn of facts.funcs) {
+    if (fn.scope === '') continue;
+    const top = fn.qualname.split('.')[0];
+    const list = methods.get(top);
+    if (list) list.push(fn);
+    else methods.set(top, [fn]);
+  }
+  for (const a of facts.assigns) {
+    if (a.scope !== '') continue;
+    const m = new Set<string>();
+    exprNames(a.value, m);
+    edge(m, [a.target.split('.')[0]]);
+  }
+  for (const sa of facts.subscriptAssigns) {
+    if (sa.scope !== '') continue;
+    const m = new Set<string>();
+    exprNames(sa.value, m);
+    exprNames(sa.target, m);
+    edge(m, JSON.stringify(sa.target).match(WORD) ?? []);
+  }
+  for (const fn of facts.funcs) if (fn.scope === '') edge(new Set(funcNames(fn)), [fn.name]);
+  for (const c of facts.classes) {
+    if (c.scope !== '') continue;
+    const m = new Set<string>();
+    for (const b of c.bases) exprNames(b, m);
+    for (const v of Object.values(c.attrs)) exprNames(v, m);
+    for (const fn of methods.get(c.name) ?? []) for (const n of funcNames(fn)) m.add(n);
+    edge(m, [c.name]);
+  }
+  definitionsOf.set(facts, out);
+  return out;
 }
 
 /** A route's handler: its own text, and the module-level name it is reached through. */
@@ -182,11 +305,16 @@ function handlerUses(h: Handler, names: Set<string>): boolean {
  * wildcard import). The Workspace evaluator reaches other definitions only by name (in the
  * file, then through imports), so code that mentions none of these names evaluates as before.
  */
-function affectedNames(
+export interface AffectedNames {
+  names: Map<WorkspaceFile, Set<string>>;
+  all: Set<WorkspaceFile>;
+}
+
+export function affectedNames(
   imports: ImportGraph,
   X: WorkspaceFile,
   before: ModuleFacts,
-): { names: Map<WorkspaceFile, Set<string>>; all: Set<WorkspaceFile> } {
+): AffectedNames {
   const names = new Map<WorkspaceFile, Set<string>>();
   const all = new Set<WorkspaceFile>();
   const after = X.facts;
@@ -219,47 +347,45 @@ function affectedNames(
   if (JSON.stringify(before.exportsAll) !== JSON.stringify(after.exportsAll)) all.add(X);
   names.set(X, seeds);
 
-  /** Names a file's own definitions add, given the names it has: to a fixed point. */
+  /**
+   * Names a file's own definitions add, given the names it has: to a fixed point (a
+   * definition that mentions a changed name may evaluate differently).
+   */
   const close = (F: WorkspaceFile, set: Set<string>): void => {
-    const facts = F.facts;
-    const methods = new Map<string, FuncFacts[]>();
-    for (const fn of facts.funcs) {
-      if (fn.scope === '') continue;
-      const top = fn.qualname.split('.')[0];
-      const list = methods.get(top);
-      if (list) list.push(fn);
-      else methods.set(top, [fn]);
+    const dependents = dependentsOf(F.facts);
+    const todo = [...set];
+    while (todo.length) {
+      for (const d of dependents.get(todo.pop() as string) ?? [])
+        if (!set.has(d)) {
+          set.add(d);
+          todo.push(d);
+        }
     }
-    for (let grew = true; grew;) {
-      grew = false;
-      const add = (name: string) => {
-        if (set.has(name)) return;
-        set.add(name);
-        grew = true;
-      };
-      for (const a of facts.assigns)
-        if (a.scope === '' && !set.has(root(a.target)) && exprUses(a.value, set))
-          add(root(a.target));
-      for (const s of facts.subscriptAssigns)
-        if (s.scope === '' && (exprUses(s.value, set) || exprUses(s.target, set)))
-          for (const m of JSON.stringify(s.target).match(WORD) ?? []) add(m);
-      for (const fn of facts.funcs)
-        if (fn.scope === '' && !set.has(fn.name) && funcUses(fn, set)) add(fn.name);
-      for (const c of facts.classes) {
-        if (c.scope !== '' || set.has(c.name)) continue;
-        if (
-          c.bases.some((b) => exprUses(b, set)) ||
-          Object.values(c.attrs).some((v) => exprUses(v, set)) ||
-          (methods.get(c.name) ?? []).some((m) => funcUses(m, set))
-        )
-          add(c.name);
-      }
+  };
+  /** Package folders holding a file with changed names (`import pkg` reaches `pkg.mod.x`). */
+  const changedDirs = new Set<string>();
+  /** Note the folders above a file with changed names; the package files of new ones. */
+  const noteDirs = (T: WorkspaceFile): WorkspaceFile[] => {
+    const packages: WorkspaceFile[] = [];
+    for (let d = path.dirname(T.abs); !changedDirs.has(d);) {
+      changedDirs.add(d);
+      const init = imports.file(path.join(d, '__init__.py'));
+      if (init) packages.push(init);
+      const up = path.dirname(d);
+      if (up === d) break;
+      d = up;
     }
+    return packages;
   };
   /** Names a file imports from files with changed names (any scope). */
   const imported = (F: WorkspaceFile, set: Set<string>): void => {
     const changedIn = (T: WorkspaceFile | null) =>
-      T !== null && T !== F && (all.has(T) || (names.get(T)?.size ?? 0) > 0);
+      T !== null &&
+      T !== F &&
+      (all.has(T) ||
+        (names.get(T)?.size ?? 0) > 0 ||
+        // A package's module value reaches its submodules by attribute (moduleMember).
+        (T.isPackage && changedDirs.has(path.dirname(T.abs))));
     for (const imp of F.facts.imports) {
       const { module: T, sub } = imports.targets(imp, F);
       if (imp.local === '*') {
@@ -275,11 +401,26 @@ function affectedNames(
       if (member || changedIn(sub)) set.add(imp.local);
     }
   };
-  const todo: WorkspaceFile[] = [X];
-  const queued = new Set<WorkspaceFile>(todo);
-  while (todo.length) {
+  // Round by round (a file importing many changed files is looked at once per round, not
+  // once per changed file): the fixed point is the same in any order.
+  let todo: WorkspaceFile[] = [X];
+  let next: WorkspaceFile[] = [];
+  let queued = new Set<WorkspaceFile>();
+  const enqueue = (G: WorkspaceFile) => {
+    if (!queued.has(G)) {
+      queued.add(G);
+      next.push(G);
+    }
+  };
+  for (const P of noteDirs(X)) for (const G of imports.importers(P)) enqueue(G);
+  for (;;) {
+    if (!todo.length) {
+      if (!next.length) break;
+      todo = next;
+      next = [];
+      queued = new Set();
+    }
     const F = todo.pop() as WorkspaceFile;
-    queued.delete(F);
     const set = names.get(F) ?? new Set<string>();
     const size = set.size;
     const wasAll = all.has(F);
@@ -287,11 +428,9 @@ function affectedNames(
     if (set.size === size && all.has(F) === wasAll && F !== X) continue;
     close(F, set);
     names.set(F, set);
-    for (const G of imports.importers(F))
-      if (!queued.has(G)) {
-        queued.add(G);
-        todo.push(G);
-      }
+    for (const G of imports.importers(F)) enqueue(G);
+    if (set.size || all.has(F))
+      for (const P of noteDirs(F)) for (const G of imports.importers(P)) enqueue(G);
   }
   return { names, all };
 }
@@ -314,12 +453,18 @@ function sameMap(a: Map<string, string>, b: Map<string, string>): boolean {
  * The findings of `analysis` (made after an edit of `editedAbs`) from those of `prev`, re-running
  * the rules where the edit may have changed them. Null when `prev` cannot be reused.
  */
+/** What combineIncremental found an edit may change, for the rescan of its analysis. */
+export const namesOfEdit = new WeakMap<Analysis, { X: WorkspaceFile; affected: AffectedNames }>();
+
 export function rescan(
   prev: WarmState,
   analysis: Analysis,
   relevance: Relevance,
   editedAbs: string,
   options: ProcessOptions,
+  before?: ModuleFacts,
+  /** Lines of X that the edit did not replace moved (names alone cannot say what changed). */
+  moved = false,
 ): RescanResult | null {
   const ms: Record<string, number> = {};
   let tick = performance.now();
@@ -341,7 +486,8 @@ export function rescan(
       return null;
     if (b.abs === editedAbs) {
       X = b;
-      oldFacts = a.facts;
+      // The session keeps the file objects and gives the facts before the edit.
+      oldFacts = before ?? a.facts;
     } else if (a.facts !== b.facts) return null;
   }
   if (!X || !oldFacts) return null;
@@ -381,8 +527,13 @@ export function rescan(
   imports.set(X);
   const upstream = imports.upstream(X);
   // With X's lines where they were, what its edit may change is known name by name.
+  const known = namesOfEdit.get(analysis);
   const affected =
-    oldFacts.lineCount === X.facts.lineCount ? affectedNames(imports, X, oldFacts) : null;
+    moved || oldFacts.lineCount !== X.facts.lineCount
+      ? null
+      : known?.X === X
+        ? known.affected
+        : affectedNames(imports, X, oldFacts);
   /** Whether what rules evaluate from a file may differ (its file imports X, directly or not). */
   const reaches = (file: WorkspaceFile, uses: (names: Set<string>) => boolean): boolean => {
     if (!upstream.has(file)) return false;
@@ -416,7 +567,7 @@ export function rescan(
       (r.handler !== null &&
         reaches(r.handler.file, (names) => handlerUses(r.handler as Handler, names))) ||
       (r.reg !== null &&
-        reaches(r.reg.file, (names) => exprUses((r.reg as RouteReg).call, names))) ||
+        reaches(r.reg.file, (names) => exprUsesKept((r.reg as RouteReg).call, names))) ||
       (r.handler?.fn ?? null) !== (o.handler?.fn ?? null) ||
       (r.handler?.file.rel ?? null) !== (o.handler?.file.rel ?? null) ||
       (r.reg?.call ?? null) !== (o.reg?.call ?? null) ||

@@ -58,7 +58,8 @@ export class TracingWorkspace extends Workspace {
   private readonly looked = new Map<string, Set<string>>();
   readonly returns = new Set<string>();
 
-  constructor(files: WorkspaceFile[]) {
+  /** `sameFiles`: a workspace over these very file objects (paths, modules): its module index. */
+  constructor(files: WorkspaceFile[], sameFiles?: Workspace) {
     super([]);
     // As Workspace.addFile, but with each file's index reused from the last run when its facts
     // did not change (most of the cost of building a Workspace).
@@ -67,6 +68,15 @@ export class TracingWorkspace extends Workspace {
       this['byPath'] instanceof Map &&
       this['index'] instanceof Map &&
       this.files instanceof Map;
+    if (known && sameFiles) {
+      for (const [k, v] of sameFiles['byModule']) this['byModule'].set(k, v);
+      for (const [k, v] of sameFiles['byPath']) this['byPath'].set(k, v);
+      for (const f of files) {
+        this.files.set(f.abs, f);
+        this['index'].set(f, indexOf(f));
+      }
+      return;
+    }
     for (const f of files) {
       if (!known) {
         this['addFile'](f);
@@ -138,7 +148,7 @@ export function combineTraced(
   const bodies = new Set<string>();
   // Left on: the rules read verdicts through the same analyzer.
   deps.bodyRead = (abs, qualname) => bodies.add(scopeKey(abs, qualname));
-  const model = new FastApiModel(workspace, deps);
+  const model = new FastApiModel(workspace, deps, true);
   model.build();
   const records = buildRoutes(workspace, model, deps);
   workspace.tracing = false;

@@ -154,6 +154,11 @@ export class ImportGraph {
     return out;
   }
 
+  /** The file at a path, if it is one of the graph's files. */
+  file(abs: string): WorkspaceFile | null {
+    return this.byAbs.get(abs) ?? null;
+  }
+
   /** The files that import a file directly. */
   importers(f: WorkspaceFile): Set<WorkspaceFile> {
     return this.files(this.into.get(f.abs) ?? []);
