@@ -130,4 +130,48 @@ describe('worker pool', { skip: fs.existsSync(WORKER) ? false : NOT_BUILT }, () 
       else process.env.FASTAPI_LENS_WORKER = previous;
     }
   });
+
+  it('`first` files are handed over as soon as they are done, with the facts of the whole run', async () => {
+    const previous = process.env.FASTAPI_LENS_WORKER;
+    process.env.FASTAPI_LENS_WORKER = WORKER;
+    // Two open documents among the smallest files (the queue is otherwise largest first).
+    const first = new Set([jobs[57].abs, jobs[4].abs]);
+    try {
+      for (const threads of [2, 1]) {
+        const handed: { abs: string; handedBefore: number }[] = [];
+        let progressCalls = 0;
+        const results = await computeAllFacts(jobs, {
+          maxBytes: MAX_BYTES,
+          threads,
+          keepSource: true,
+          first,
+          progress: () => progressCalls++,
+          onFirst: (r) => handed.push({ abs: r.abs, handedBefore: progressCalls }),
+        });
+        assert.deepEqual(
+          handed.map((h) => h.abs).sort(),
+          [...first].sort(),
+          `threads ${threads}: each first file handed over once`,
+        );
+        // In workers, before most results have come back; in this thread, before the first
+        // progress report (every 50 files).
+        for (const h of handed)
+          assert.ok(h.handedBefore <= 2, `threads ${threads}: ${h.abs} after ${h.handedBefore}`);
+        assert.deepEqual(
+          results.map((r) => r.abs),
+          jobs.map((j) => j.abs),
+          `threads ${threads}: results in job order`,
+        );
+        const parser = await createPythonParser();
+        for (const abs of first) {
+          const got = results.find((r) => r.abs === abs);
+          const job = jobs.find((j) => j.abs === abs) as FactsJob;
+          assert.deepEqual(asJson(got), asJson(computeOne(parser, job, MAX_BYTES, true)));
+        }
+      }
+    } finally {
+      if (previous === undefined) delete process.env.FASTAPI_LENS_WORKER;
+      else process.env.FASTAPI_LENS_WORKER = previous;
+    }
+  });
 });

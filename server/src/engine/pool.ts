@@ -32,6 +32,22 @@ export interface PoolOptions {
   keepSource?: boolean;
   progress?: (done: number, total: number) => void;
   cancelled?: () => boolean;
+  /**
+   * Files to analyse before the others, each handed to `onFirst` as soon as it is done (the
+   * documents open in an editor while the workspace loads: their file-local findings are shown
+   * from these facts instead of analysing the file a second time in the editor's thread).
+   */
+  first?: ReadonlySet<string>;
+  onFirst?: (result: FactsResult) => void;
+}
+
+/** `first` jobs (in order), then the others. */
+function firstJobsFirst(jobs: FactsJob[], first: ReadonlySet<string> | undefined) {
+  if (!first?.size) return { head: [] as FactsJob[], rest: jobs };
+  return {
+    head: jobs.filter((j) => first.has(j.abs)),
+    rest: jobs.filter((j) => !first.has(j.abs)),
+  };
 }
 
 /** Below this many files, starting workers costs more than it saves. */
@@ -84,10 +100,14 @@ export async function computeAllFacts(
 
 async function inThisThread(jobs: FactsJob[], options: PoolOptions): Promise<FactsResult[]> {
   let parser = await createPythonParser();
-  const out: FactsResult[] = [];
-  for (let i = 0; i < jobs.length; i++) {
+  const { head, rest } = firstJobsFirst(jobs, options.first);
+  const order = [...head, ...rest];
+  const byPath = new Map<string, FactsResult>();
+  for (let i = 0; i < order.length; i++) {
     if (options.cancelled?.()) break;
-    out.push(computeOne(parser, jobs[i], options.maxBytes, options.keepSource ?? false));
+    const result = computeOne(parser, order[i], options.maxBytes, options.keepSource ?? false);
+    byPath.set(result.abs, result);
+    if (i < head.length) options.onFirst?.(result);
     if (!parserUsable(parser)) {
       // The file trapped the parser's WebAssembly instance: the next files get a fresh one.
       try {
@@ -96,13 +116,14 @@ async function inThisThread(jobs: FactsJob[], options: PoolOptions): Promise<Fac
         // None left to make: the remaining files are refused with the reason.
       }
     }
-    if (options.progress && ((i + 1) % 50 === 0 || i + 1 === jobs.length)) {
-      options.progress(i + 1, jobs.length);
+    if (options.progress && ((i + 1) % 50 === 0 || i + 1 === order.length)) {
+      options.progress(i + 1, order.length);
       // Let an editor's requests through during long scans.
       await new Promise((resolve) => setImmediate(resolve));
     }
   }
-  return out;
+  // In the order of `jobs`.
+  return jobs.flatMap((j) => (byPath.has(j.abs) ? [byPath.get(j.abs) as FactsResult] : []));
 }
 
 /**
@@ -141,9 +162,11 @@ function inWorkers(
   threads: number,
   options: PoolOptions,
 ): Promise<FactsResult[]> {
-  // Largest files first: the last batches are then quick, so no worker finishes long after
+  // `first` files each in a batch of its own, so its result comes back at once; then the
+  // largest files first: the last batches are then quick, so no worker finishes long after
   // the other (results keep the order of `jobs`).
-  const queue = bySizeDescending(jobs);
+  const { head, rest } = firstJobsFirst(jobs, options.first);
+  const queue = [...head, ...bySizeDescending(rest)];
   return new Promise((resolve, reject) => {
     const results = new Map<string, FactsResult>();
     /** Files whose results arrived (some may still be JSON in `pending`). */
@@ -211,7 +234,7 @@ function inWorkers(
     };
     const feed = (w: Worker): boolean => {
       if (next >= queue.length || options.cancelled?.()) return false;
-      const items = queue.slice(next, next + BATCH);
+      const items = queue.slice(next, next < head.length ? next + 1 : next + BATCH);
       next += items.length;
       inFlight.set(w, items);
       w.postMessage({
@@ -245,7 +268,20 @@ function inWorkers(
       live.add(w);
       w.on('message', (msg: WorkerReply) => {
         if (!live.has(w)) return;
-        pending.push(msg.json);
+        const first = options.first;
+        if (first && msg.files.some((f) => first.has(f))) {
+          // Wanted now: parsed at once, and handed over.
+          try {
+            parseChunk(msg.json);
+          } catch (err) {
+            reject(err);
+            return;
+          }
+          for (const f of msg.files) {
+            const r = results.get(f);
+            if (r && first.has(f)) options.onFirst?.(r);
+          }
+        } else pending.push(msg.json);
         for (const f of msg.files) received.add(f);
         done += msg.files.length;
         options.progress?.(done, jobs.length);

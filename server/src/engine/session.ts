@@ -35,7 +35,7 @@ import { combineTraced, type Relevance } from './incremental/trace';
 import { rescan } from './incremental/rescan';
 import { ImportGraph, WarmFallback, warmUpdate, type WarmState } from './incremental/warm';
 import { createPythonParser, parserUsable } from './parser';
-import { computeAllFacts } from './pool';
+import { computeAllFacts, type FactsResult } from './pool';
 import { DEFAULT_CONFIG, isFileLocal, type ConfigResolver } from './scan';
 import type { EngineDiagnostic } from './types';
 import type { WorkspaceFile } from './workspace';
@@ -138,6 +138,8 @@ export class EngineSession {
   private readonly cwd: string;
   private readonly maxBytes: number;
   private cache: FactsCache | null = null;
+  /** Open documents' facts the load under way computes first (see loadAll's `first`). */
+  private readonly loading = new Map<string, Promise<FactsResult | null>>();
   /** Facts read from the cache, not used yet (the first load takes them). */
   private cached: Map<string, CachedFacts> | null = null;
   private readCache = false;
@@ -206,12 +208,15 @@ export class EngineSession {
   /**
    * Discover and analyse every file under the roots. Calls `progress(done, total)`, and
    * `discovered` once the files are known, before anything is read or parsed, with the key of
-   * what the load is about to read (inputs.ts) and the files' absolute paths.
+   * what the load is about to read (inputs.ts) and the files' absolute paths. Files in `first`
+   * (open documents) are analysed before the others, and `fileLocalFindings` takes their facts
+   * from the load as soon as they are done.
    */
   async loadAll(
     progress?: (done: number, total: number) => void,
     cancelled?: () => boolean,
     discovered?: (inputs: string, files: string[]) => void,
+    first?: ReadonlySet<string>,
   ): Promise<void> {
     const found = discover(this.options.roots, {
       exclude: this.options.exclude ?? [],
@@ -258,16 +263,30 @@ export class EngineSession {
       return true;
     });
     this.cached = null;
-    const results = await computeAllFacts(
-      todo.map((f) => ({ abs: f.abs, role: { test: f.test, docs: f.docs } })),
-      {
-        maxBytes: this.maxBytes,
-        keepSource: true,
-        progress,
-        cancelled,
-        threads: this.options.threads,
-      },
-    );
+    const waiting = new Map<string, (r: FactsResult | null) => void>();
+    for (const f of todo)
+      if (first?.has(f.abs))
+        this.loading.set(f.abs, new Promise((resolve) => waiting.set(f.abs, resolve)));
+    let results: FactsResult[];
+    try {
+      results = await computeAllFacts(
+        todo.map((f) => ({ abs: f.abs, role: { test: f.test, docs: f.docs } })),
+        {
+          maxBytes: this.maxBytes,
+          keepSource: true,
+          progress,
+          cancelled,
+          threads: this.options.threads,
+          first: waiting.size ? new Set(waiting.keys()) : undefined,
+          onFirst: (r) => waiting.get(r.abs)?.(r),
+        },
+      );
+    } finally {
+      for (const [abs, resolve] of waiting) {
+        resolve(null);
+        this.loading.delete(abs);
+      }
+    }
     for (const r of results) {
       const rel = relPath(this.cwd, r.abs);
       this.files.get(r.abs)?.state?.dispose();
@@ -628,9 +647,15 @@ export class EngineSession {
   async fileLocalFindings(abs: string, text: string): Promise<FileLocalResult | null> {
     if (text.length > this.maxBytes) return null;
     // The facts the full pass will use, when it has them for this text (a load takes them
-    // from the facts cache before it parses anything, and files it analyses in this thread
-    // are done by the next turn); else this text's, without taint.
+    // from the facts cache before it parses anything, computes open documents first and hands
+    // them over, and files it analyses in this thread are done by the next turn); else this
+    // text's, without taint.
     let facts = this.factsOfText(abs, text);
+    const loading = facts ? undefined : this.loading.get(abs);
+    if (loading) {
+      const r = await loading;
+      if (r && 'facts' in r && r.source === text) facts = r.facts;
+    }
     if (!facts) {
       try {
         await this.ensureParser();

@@ -170,16 +170,17 @@ export class LensFolder {
   /**
    * Discover and analyse every file (cached facts are kept unless `fresh`). The engine yields
    * between files, so requests are answered meanwhile. Returns false when cancelled.
-   * `discovered`: see EngineSession.loadAll.
+   * `discovered` and `first`: see EngineSession.loadAll.
    */
   async load(
     progress?: (done: number, total: number) => void,
     cancelled?: () => boolean,
     fresh = false,
     discovered?: (inputs: string, files: string[]) => void,
+    first?: ReadonlySet<string>,
   ): Promise<boolean> {
     const session = fresh ? this.newSession(true) : this.session;
-    await session.loadAll(progress ?? (() => undefined), cancelled, discovered);
+    await session.loadAll(progress ?? (() => undefined), cancelled, discovered, first);
     if (cancelled?.()) {
       if (session !== this.session) session.dispose();
       return false;

@@ -755,6 +755,8 @@ export class Lens implements DocumentSource {
           (inputs, files) => {
             if (pass) this.publishSnapshot(folder, pass, inputs, files);
           },
+          // The early pass's documents: analysed first by the load, which hands them over.
+          pass ? new Set(pass.due) : undefined,
         );
         // The load runs up to its first wait at once: files are discovered and the facts
         // cache read, so the early pass finds cached facts of unchanged documents.
