@@ -208,14 +208,15 @@ export class EngineSession {
   /**
    * Discover and analyse every file under the roots. Calls `progress(done, total)`, and
    * `discovered` once the files are known, before anything is read or parsed, with the key of
-   * what the load is about to read (inputs.ts) and the files' absolute paths. Files in `first`
+   * what the load is about to read (inputs.ts) and the files' absolute paths (when it returns a
+   * promise, the load waits for it before reading anything). Files in `first`
    * (open documents) are analysed before the others, and `fileLocalFindings` takes their facts
    * from the load as soon as they are done.
    */
   async loadAll(
     progress?: (done: number, total: number) => void,
     cancelled?: () => boolean,
-    discovered?: (inputs: string, files: string[]) => void,
+    discovered?: (inputs: string, files: string[]) => void | Promise<void>,
     first?: ReadonlySet<string>,
   ): Promise<void> {
     const found = discover(this.options.roots, {
@@ -228,10 +229,11 @@ export class EngineSession {
     const t0 = performance.now();
     const stats = new Map<string, DiskStat>();
     for (const f of found.files) stats.set(f.abs, statOf(f.abs));
-    discovered?.(
+    const wait = discovered?.(
       inputsKey(stats),
       found.files.map((f) => f.abs),
     );
+    if (wait) await wait;
     if (this.readCache && this.cache) {
       this.readCache = false;
       this.cached = this.cache.load();

@@ -176,7 +176,7 @@ export class LensFolder {
     progress?: (done: number, total: number) => void,
     cancelled?: () => boolean,
     fresh = false,
-    discovered?: (inputs: string, files: string[]) => void,
+    discovered?: (inputs: string, files: string[]) => void | Promise<void>,
     first?: ReadonlySet<string>,
   ): Promise<boolean> {
     const session = fresh ? this.newSession(true) : this.session;

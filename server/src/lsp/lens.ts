@@ -582,26 +582,30 @@ export class Lens implements DocumentSource {
   /**
    * A restart in an unchanged workspace: publish what the last session published (snapshot.ts),
    * open documents first, once the files are discovered and before anything is parsed. The
-   * load's own publish then sends only the files whose diagnostics differ.
+   * load's own publish then sends only the files whose diagnostics differ. Resolves once the
+   * open documents' diagnostics are written (the load waits: reading the facts cache would
+   * hold the thread before they leave); undefined when there is no snapshot to publish.
    */
   private publishSnapshot(
     folder: LensFolder,
     pass: EarlyPass,
     inputs: string,
     files: string[],
-  ): void {
-    if (!folder.snapshot || !folder.settings.enable) return;
+  ): Promise<void> | undefined {
+    if (!folder.snapshot || !folder.settings.enable) return undefined;
     const t0 = performance.now();
     const data = folder.snapshot.read(snapshotKey(folder.root, inputs, folder.settings, files));
-    if (!data) return;
+    if (!data) return undefined;
     const open = this.openPaths().filter((abs) => folder.contains(abs));
     // An open document with unsaved changes: the load analyses its text, not the disk's.
-    for (const abs of open) if (this.openText(abs) !== diskText(abs)) return;
+    for (const abs of open) if (this.openText(abs) !== diskText(abs)) return undefined;
     const covered = data.covered === null ? null : new Set(data.covered);
     const order = new Set(open.filter((abs) => covered === null || covered.has(abs)));
     if (covered === null) for (const f of data.files) order.add(f.abs);
     const byPath = new Map(data.files.map((f) => [f.abs, f]));
     let sent = 0;
+    const written: Promise<void>[] = [];
+    const openSet = new Set(open);
     for (const abs of order) {
       // Known: no file-local pass for it.
       pass.due.delete(abs);
@@ -610,15 +614,20 @@ export class Lens implements DocumentSource {
       const uri = pathToUri(abs);
       this.published.set(abs, { folder, uri, key: f.key, diagnostics: f.diagnostics });
       const version = this.openVersion(abs);
-      void this.connection.sendDiagnostics(
+      const out = this.connection.sendDiagnostics(
         version === null
           ? { uri, diagnostics: f.diagnostics }
           : { uri, version, diagnostics: f.diagnostics },
       );
+      if (openSet.has(abs)) written.push(out);
       sent++;
     }
     if (this.logTimings)
       this.log.info(`snapshot ${JSON.stringify({ files: sent, ms: performance.now() - t0 })}`);
+    return Promise.all(written).then(
+      () => undefined,
+      () => undefined,
+    );
   }
 
   /** Keep what a folder published for the next start (written once the server is idle). */
@@ -752,9 +761,7 @@ export class Lens implements DocumentSource {
             ),
           () => reporter?.token.isCancellationRequested ?? false,
           false,
-          (inputs, files) => {
-            if (pass) this.publishSnapshot(folder, pass, inputs, files);
-          },
+          (inputs, files) => (pass ? this.publishSnapshot(folder, pass, inputs, files) : undefined),
           // The early pass's documents: analysed first by the load, which hands them over.
           pass ? new Set(pass.due) : undefined,
         );
