@@ -133,6 +133,17 @@ describe("LSP: the last session's diagnostics at a restart", () => {
       [...first.last].filter(([, d]) => d.length > 0).sort((a, b) => a[0].localeCompare(b[0])),
     );
     assert.equal(publications(second, items), 1, 'items.py: not sent again by the load');
+
+    // The documents open when it was written are kept, and sent first at the next start even
+    // before the editor opens anything (an editor restores them).
+    const file = fs.readdirSync(cache).find((n) => n.endsWith('.diagnostics.json')) as string;
+    const text = fs.readFileSync(path.join(cache, file), 'utf8');
+    const data = JSON.parse(text.slice(text.indexOf('\n') + 1)) as { open?: string[] };
+    assert.deepEqual(data.open, [items]);
+    const third = await run(root, cache, []);
+    const firstSent = third.events.find((e) => e.kind === 'diagnostics');
+    assert.equal(firstSent?.kind === 'diagnostics' && firstSent.uri, uriOf(items));
+    assert.ok(logIndex(third, 'snapshot ') >= 0);
   });
 
   it('a file changed on disk, other settings or unsaved text: no snapshot', async () => {

@@ -583,8 +583,9 @@ export class Lens implements DocumentSource {
    * A restart in an unchanged workspace: publish what the last session published (snapshot.ts),
    * open documents first, once the files are discovered and before anything is parsed. The
    * load's own publish then sends only the files whose diagnostics differ. Resolves once the
-   * open documents' diagnostics are written (the load waits: reading the facts cache would
-   * hold the thread before they leave); undefined when there is no snapshot to publish.
+   * open documents' diagnostics (and those of the documents open last time) are written: the
+   * load waits, as reading the facts cache would hold the thread before they leave; undefined
+   * when there is no snapshot to publish.
    */
   private publishSnapshot(
     folder: LensFolder,
@@ -600,12 +601,15 @@ export class Lens implements DocumentSource {
     // An open document with unsaved changes: the load analyses its text, not the disk's.
     for (const abs of open) if (this.openText(abs) !== diskText(abs)) return undefined;
     const covered = data.covered === null ? null : new Set(data.covered);
-    const order = new Set(open.filter((abs) => covered === null || covered.has(abs)));
+    const isCovered = (abs: string) => covered === null || covered.has(abs);
+    // Open documents first, then those open last time (an editor restores them, and may not
+    // have said so yet), then the others.
+    const first = new Set([...open, ...(data.open ?? [])].filter(isCovered));
+    const order = new Set(first);
     if (covered === null) for (const f of data.files) order.add(f.abs);
     const byPath = new Map(data.files.map((f) => [f.abs, f]));
     let sent = 0;
     const written: Promise<void>[] = [];
-    const openSet = new Set(open);
     for (const abs of order) {
       // Known: no file-local pass for it.
       pass.due.delete(abs);
@@ -619,7 +623,7 @@ export class Lens implements DocumentSource {
           ? { uri, diagnostics: f.diagnostics }
           : { uri, version, diagnostics: f.diagnostics },
       );
-      if (openSet.has(abs)) written.push(out);
+      if (first.has(abs)) written.push(out);
       sent++;
     }
     if (this.logTimings)
@@ -659,7 +663,8 @@ export class Lens implements DocumentSource {
         files.push({ abs, key: p.key, diagnostics: p.diagnostics });
       }
       const key = snapshotKey(folder.root, inputs.key, folder.settings, inputs.files);
-      return { key, covered, files };
+      const open = this.openPaths().filter((abs) => folder.contains(abs));
+      return { key, covered, open, files };
     });
   }
 

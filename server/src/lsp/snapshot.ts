@@ -28,6 +28,8 @@ export interface SnapshotData {
   key: string;
   /** The files whose diagnostics are known: null = every file (workspace scope). */
   covered: string[] | null;
+  /** Documents open when it was written: an editor restores them, so they are sent first. */
+  open?: string[];
   /** Files with diagnostics (a covered file not listed has none). */
   files: SnapshotFile[];
 }
