@@ -314,6 +314,37 @@ async function assertSameAsFull(
   );
 }
 
+/**
+ * A session over `project` written to a new folder, and `edit(rel, from, to, what)`: replace
+ * `from` by `to` in a file (an open document), which must take the cold path (the route graph
+ * changed) and give what a full recompute of the same texts gives.
+ */
+async function graphEditSession(name: string, project: Record<string, string>) {
+  const dir = tmpDir(name);
+  for (const [rel, text] of Object.entries(project)) {
+    fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
+    fs.writeFileSync(path.join(dir, rel), text);
+  }
+  const session = new EngineSession({ roots: [dir], cwd: dir, threads: 1 });
+  await session.loadAll();
+  session.findings();
+  const texts = new Map<string, string>();
+  const edit = async (rel: string, from: string, to: string, what: string): Promise<void> => {
+    const file = path.join(dir, rel);
+    const before = texts.get(file) ?? fs.readFileSync(file, 'utf8');
+    if (!texts.has(file)) {
+      texts.set(file, before);
+      await session.updateFile(file, before);
+    }
+    assert.ok(before.includes(from), `${what}: ${from}`);
+    texts.set(file, before.replace(from, to));
+    await session.updateFile(file, texts.get(file) as string);
+    assert.equal(session.lastUpdate?.path, 'cold', `${what}: the route graph changed`);
+    await assertSameAsFull(session, dir, texts, what);
+  };
+  return { dir, session, texts, edit };
+}
+
 describe('EngineSession: warm edits give what a full recompute gives', () => {
   let dir: string;
   let big: string;
@@ -758,27 +789,10 @@ def login(username: str, password: str):
 
 describe('EngineSession: edits that change the route graph re-run the rules only where needed', () => {
   it('each cold edit gives what a full recompute gives, re-running only the changed routes', async () => {
-    const dir = tmpDir('rescan');
-    for (const [rel, text] of Object.entries(RESCAN_PROJECT)) {
-      fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
-      fs.writeFileSync(path.join(dir, rel), text);
-    }
-    const session = new EngineSession({ roots: [dir], cwd: dir, threads: 1 });
-    await session.loadAll();
-    session.findings();
-    const texts = new Map<string, string>();
+    const graph = await graphEditSession('rescan', RESCAN_PROJECT);
+    const { session } = graph;
     const edit = async (rel: string, from: string, to: string, what: string) => {
-      const file = path.join(dir, rel);
-      const before = texts.get(file) ?? fs.readFileSync(file, 'utf8');
-      if (!texts.has(file)) {
-        texts.set(file, before);
-        await session.updateFile(file, before);
-      }
-      assert.ok(before.includes(from), `${what}: ${from}`);
-      texts.set(file, before.replace(from, to));
-      await session.updateFile(file, texts.get(file) as string);
-      assert.equal(session.lastUpdate?.path, 'cold', `${what}: the route graph changed`);
-      await assertSameAsFull(session, dir, texts, what);
+      await graph.edit(rel, from, to, what);
       assert.ok(session.lastRescan, `${what}: the rules re-ran where needed, not everywhere`);
       return session.lastRescan.changedRoutes;
     };
@@ -1001,28 +1015,11 @@ app.mount("/admin", admin_app)
 
 describe('EngineSession: graph edits redo the workspace passes only where the edit reaches', () => {
   it('each edit gives what a full recompute gives, reusing routes it cannot reach', async () => {
-    const dir = tmpDir('combine');
-    for (const [rel, text] of Object.entries(COMBINE_PROJECT)) {
-      fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
-      fs.writeFileSync(path.join(dir, rel), text);
-    }
-    const session = new EngineSession({ roots: [dir], cwd: dir, threads: 1 });
-    await session.loadAll();
-    session.findings();
-    const texts = new Map<string, string>();
+    const graph = await graphEditSession('combine', COMBINE_PROJECT);
+    const { session } = graph;
     /** Replace `from` by `to` in a file; the passes must have reused the previous analysis. */
     const edit = async (rel: string, from: string, to: string, what: string) => {
-      const file = path.join(dir, rel);
-      const before = texts.get(file) ?? fs.readFileSync(file, 'utf8');
-      if (!texts.has(file)) {
-        texts.set(file, before);
-        await session.updateFile(file, before);
-      }
-      assert.ok(before.includes(from), `${what}: ${from}`);
-      texts.set(file, before.replace(from, to));
-      await session.updateFile(file, texts.get(file) as string);
-      assert.equal(session.lastUpdate?.path, 'cold', `${what}: the route graph changed`);
-      await assertSameAsFull(session, dir, texts, what);
+      await graph.edit(rel, from, to, what);
       const combine = session.lastCombine;
       assert.equal(combine?.incremental, true, `${what}: the previous analysis was reused`);
       return combine as { byName: boolean; reusedRoutes: number; routes: number };
