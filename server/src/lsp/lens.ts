@@ -536,8 +536,13 @@ export class Lens implements DocumentSource {
     const uri = before?.uri ?? pathToUri(abs);
     if (diagnostics.length === 0) this.published.delete(abs);
     else this.published.set(abs, { folder, uri, key, diagnostics });
+    void this.send(abs, uri, diagnostics);
+  }
+
+  /** Send a file's diagnostics, with its document version when it is open. */
+  private send(abs: string, uri: string, diagnostics: Diagnostic[]): Promise<void> {
     const version = this.openVersion(abs);
-    void this.connection.sendDiagnostics(
+    return this.connection.sendDiagnostics(
       version === null ? { uri, diagnostics } : { uri, version, diagnostics },
     );
   }
@@ -617,12 +622,7 @@ export class Lens implements DocumentSource {
       if (!f || f.diagnostics.length === 0) continue;
       const uri = pathToUri(abs);
       this.published.set(abs, { folder, uri, key: f.key, diagnostics: f.diagnostics });
-      const version = this.openVersion(abs);
-      const out = this.connection.sendDiagnostics(
-        version === null
-          ? { uri, diagnostics: f.diagnostics }
-          : { uri, version, diagnostics: f.diagnostics },
-      );
+      const out = this.send(abs, uri, f.diagnostics);
       if (first.has(abs)) written.push(out);
       sent++;
     }
@@ -719,9 +719,7 @@ export class Lens implements DocumentSource {
         `early ${JSON.stringify({ uri, version, diagnostics: diagnostics.length, ms: performance.now() - t0 })}`,
       );
     // Written out before the load goes on: the workspace pass holds the thread for a while.
-    await this.connection.sendDiagnostics(
-      version === null ? { uri, diagnostics } : { uri, version, diagnostics },
-    );
+    await this.send(abs, uri, diagnostics);
   }
 
   /** Wait until an early pass has sent what it was analysing. */
