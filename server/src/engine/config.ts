@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import ignore, { type Ignore } from 'ignore';
 import { parse as parseToml, TomlError } from 'smol-toml';
-import { discover, errText, relPath, toPosix } from './discovery';
+import { discover, errText, relativeTo, relPath, toPosix } from './discovery';
 import type { Severity } from './findings';
 import { DEFAULT_CONFIG, rulesByCode, type ConfigResolver, type EffectiveConfig } from './scan';
 
@@ -578,7 +578,7 @@ export class ProjectConfigResolver implements ConfigResolver {
     if (!cfg || c.perFile.length === 0) return c.base;
     const cached = this.perFileCache.get(file);
     if (cached) return cached;
-    const rel = toPosix(path.relative(cfg.dir, file));
+    const rel = relativeTo(cfg.dir, file);
     const codes: string[] = [];
     if (rel && !rel.startsWith('..') && !path.isAbsolute(rel))
       for (const e of c.perFile) if (e.ig.ignores(rel)) codes.push(...e.codes);

@@ -350,7 +350,7 @@ export function fileRoleUnder(abs: string, roots: string[]): FileRole {
     if (rel.startsWith('..') || path.isAbsolute(rel)) continue;
     if (best === null || r.length > best.length) best = r;
   }
-  const below = best === null ? '' : toPosix(path.relative(best, abs));
+  const below = best === null ? '' : relativeTo(best, abs);
   // A root that is the file itself: its name alone.
   return fileRole(below === '' ? path.basename(abs) : below);
 }

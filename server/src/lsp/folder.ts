@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import ignore from 'ignore';
-import { relPath, toPosix } from '../engine/discovery';
+import { relativeTo, relPath } from '../engine/discovery';
 import type { Finding } from '../engine/findings';
 import { DEFAULT_MAX_FILE_BYTES, readSource, type Analysis } from '../engine/index';
 import { EngineSession, type FileLocalResult } from '../engine/session';
@@ -107,7 +107,7 @@ export class LensFolder {
   isExcluded(abs: string): boolean {
     if (this.singleFile) return false;
     if (!this.excludeMatcher) this.excludeMatcher = ignore().add(this.config.exclude);
-    const rel = toPosix(path.relative(this.root, abs));
+    const rel = relativeTo(this.root, abs);
     if (!rel || rel.startsWith('..')) return false;
     try {
       return this.excludeMatcher.ignores(rel);
