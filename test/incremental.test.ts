@@ -130,6 +130,38 @@ describe('FileState: statement-level re-analysis equals the full per-file pass',
     assert.ok(modes.has('incremental'));
   });
 
+  it('lines added above the routes again and again: kept statements shifted each time', () => {
+    // Kept statements' lines are shifted through a list of their line holders, made once per
+    // statement and reused by the next shift: it must follow the items when they are replaced
+    // (taint summarised again for the whole file) and never shift an object twice.
+    const dir = tmpDir('shifts');
+    const file = generateLatencyProject(dir, 300);
+    let t = fs.readFileSync(file, 'utf8');
+    const state = FileState.create(parser, file, t);
+    try {
+      const top = t.indexOf('\n\nclass Item') + 1;
+      const step = (next: string, what: string) => {
+        t = next;
+        const change = state.update(parser, t);
+        assert.equal(change.mode, 'incremental', what);
+        assert.ok(
+          sameFacts(state.facts, factsFor(parser, file, t)),
+          `${what}: differs from the full pass`,
+        );
+      };
+      for (let i = 0; i < 4; i++) step(t.slice(0, top) + '\n' + t.slice(top), `blank line ${i}`);
+      // A module-level string constant is in the taint key: every function is summarised again.
+      step(t.slice(0, top) + 'PREFIX = "/tmp"\n' + t.slice(top), 'constant added');
+      for (let i = 0; i < 3; i++) step(t.slice(0, top) + '# note\n' + t.slice(top), `comment ${i}`);
+      for (let i = 0; i < 7; i++) {
+        const end = t.indexOf('\n', top) + 1;
+        step(t.slice(0, top) + t.slice(end), `line removed ${i}`);
+      }
+    } finally {
+      state.dispose();
+    }
+  });
+
   it('defs sharing a qualname (property setters, overloads) keep taint per statement', () => {
     const file = path.join(tmpDir('dupes'), 'routes.py');
     const text = [
