@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { generateProject } from './generate';
@@ -575,8 +576,46 @@ function activationNote(): string {
 
 const f1 = (n: number) => (Number.isFinite(n) ? n.toFixed(1) : '');
 
+/**
+ * The peer for keystroke latency, measured in the same run: Ruff-WASM (rules S and FAST)
+ * checking the edited module once, which is what a linter that re-lints the document on every
+ * change (as Ruff's own language server does) pays per keystroke. In a child process, so that
+ * its WASM memory and garbage are not the benchmark client's; 5 checks to warm up, then 40.
+ */
+function ruffFileCheck(file: string): { p50: number; p95: number } | null {
+  const out = spawnSync(process.execPath, ['--import', 'tsx', __filename, '--ruff-file', file], {
+    encoding: 'utf8',
+  });
+  const line = out.stdout?.trim().split('\n').pop();
+  try {
+    return line ? (JSON.parse(line) as { p50: number; p95: number }) : null;
+  } catch {
+    return null;
+  }
+}
+
+function ruffFileCheckHere(file: string): void {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const ruff = require('@astral-sh/ruff-wasm-nodejs') as {
+    Workspace: new (options: unknown, encoding: number) => { check(source: string): unknown[] };
+    PositionEncoding: { Utf16: number };
+  };
+  const ws = new ruff.Workspace({ lint: { select: ['S', 'FAST'] } }, ruff.PositionEncoding.Utf16);
+  const text = fs.readFileSync(file, 'utf8');
+  const ms: number[] = [];
+  for (let i = 0; i < 45; i++) {
+    const t = performance.now();
+    ws.check(text);
+    if (i >= 5) ms.push(performance.now() - t);
+  }
+  process.stdout.write(
+    `${JSON.stringify({ p50: percentile(ms, 0.5), p95: percentile(ms, 0.95) })}\n`,
+  );
+}
+
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
+  if (args[0] === '--ruff-file') return ruffFileCheckHere(args[1]);
   let sizes = [10_000, 100_000];
   let baseline = false;
   for (let i = 0; i < args.length; i++) {
@@ -589,9 +628,9 @@ async function main(): Promise<void> {
   );
   console.log('');
   console.log(
-    '| workspace | mode | edits | n | p50 ms | p95 ms | max ms | warm path | re-analysis p50 / p95 ms | + publishing p50 / p95 ms |',
+    '| workspace | mode | edits | n | p50 ms | p95 ms | max ms | warm path | re-analysis p50 / p95 ms | + publishing p50 / p95 ms | ruff-wasm re-lint of the module p50 / p95 ms | lens / ruff p50, p95 |',
   );
-  console.log('|' + ' --- |'.repeat(10));
+  console.log('|' + ' --- |'.repeat(12));
   const starts: LatencyResult[] = [];
   for (const size of sizes) {
     const dir = path.join(os.tmpdir(), 'fastapi-lens-bench', `lsp-${size}`);
@@ -608,6 +647,8 @@ async function main(): Promise<void> {
       modes.push(['full re-run', { FASTAPI_LENS_WARM: '0', FASTAPI_LENS_CACHE_DIR: '' }]);
     for (const [mode, env] of modes) {
       const r = await measureServer(dir, big, mode, env);
+      // Right after the session, so that both see the machine in the same state.
+      const ruff = ruffFileCheck(big);
       if (mode === 'incremental') {
         starts.push({ ...r, label: 'first start' });
         const again = await measureServer(dir, big, mode, env, true);
@@ -618,7 +659,7 @@ async function main(): Promise<void> {
       }
       for (const row of r.rows)
         console.log(
-          `| ${r.lines.toLocaleString('en-US')} lines / ${r.files} files | ${mode} | ${row.kind} | ${row.n} | ${f1(row.p50)} | ${f1(row.p95)} | ${f1(row.max)} | ${Math.round(row.warm * 100)}% | ${f1(row.server50)} / ${f1(row.server95)} | ${f1(row.publish50)} / ${f1(row.publish95)} |`,
+          `| ${r.lines.toLocaleString('en-US')} lines / ${r.files} files | ${mode} | ${row.kind} | ${row.n} | ${f1(row.p50)} | ${f1(row.p95)} | ${f1(row.max)} | ${Math.round(row.warm * 100)}% | ${f1(row.server50)} / ${f1(row.server95)} | ${f1(row.publish50)} / ${f1(row.publish95)} | ${ruff ? `${f1(ruff.p50)} / ${f1(ruff.p95)}` : 'not measured'} | ${ruff ? `${(row.p50 / ruff.p50).toFixed(2)}, ${(row.p95 / ruff.p95).toFixed(2)}` : ''} |`,
         );
     }
   }
