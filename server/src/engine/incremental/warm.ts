@@ -421,20 +421,12 @@ export function warmUpdate(
     const m = nameRe.exec(name);
     return m ? `${X.module}:<line ${mapLine(Number(m[1]))}>` : name;
   };
-  const remapValue = (v: Value): void => {
-    if (seen.has(v)) return;
-    seen.add(v);
-    if (v.t === 'instance') {
-      // The creating call is a facts object, already moved: the id follows it.
-      if (v.file === X) v.id = `${rel}:${v.call.line}:${v.call.col}`;
-      remapValue(v.of);
-    } else if (v.t === 'list') for (const i of v.items) remapValue(i);
-  };
+  // Values need nothing: an instance's id is read from its creating call, a facts object
+  // already moved (workspace.ts instanceValue).
   const remapUse = (u: DepUse): void => {
     if (seen.has(u)) return;
     seen.add(u);
     if (u.ctx.file === X) u.line = mapLine(u.line);
-    remapValue(u.value);
   };
   const remapReg = (r: RouteReg): void => {
     if (seen.has(r)) return;
@@ -458,10 +450,7 @@ export function warmUpdate(
       if (inc.file === X) [inc.line, inc.col] = mapPos(inc.line, inc.col);
       inc.dependencies.forEach(remapUse);
     }
-    for (const m of obj.mounts) {
-      if (m.file === X) [m.line, m.col] = mapPos(m.line, m.col);
-      remapValue(m.target);
-    }
+    for (const m of obj.mounts) if (m.file === X) [m.line, m.col] = mapPos(m.line, m.col);
     for (const mw of obj.middleware) if (mw.file === X) [mw.line, mw.col] = mapPos(mw.line, mw.col);
   }
   if (rekey) {
@@ -492,12 +481,9 @@ export function warmUpdate(
     if (rec.reg) remapReg(rec.reg);
     if (`${r.line}:${r.column}:${r.handlerLine}` !== before) routesMoved = true;
   }
-  // Lines moved: instance ids cached in the name cache and dependency trees cached by the
-  // DependencyAnalyzer (both stay: what they say did not change) move too.
-  if (shifted) {
-    for (const v of ws.cachedValues()) remapValue(v);
-    for (const t of analysis.deps['treeCache'].values()) remapNodes(t.children);
-  }
+  // Lines moved: dependency trees cached by the DependencyAnalyzer (they stay: what they say
+  // did not change) move too.
+  if (shifted) for (const t of analysis.deps['treeCache'].values()) remapNodes(t.children);
   const next: Analysis = { ...analysis };
   const records = analysis.records;
 
