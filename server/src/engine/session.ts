@@ -112,6 +112,11 @@ export class EngineSession {
   private readonly files = new Map<string, CachedFile>();
   private packages = new Set<string>();
   private sourceRoots = new Set<string>();
+  /**
+   * Module names by file, while `packages` and `sourceRoots` stay as they are: every edit that
+   * changes the route graph lists the workspace's files again (1,618 path walks at 100k lines).
+   */
+  private readonly moduleNames = new Map<string, { module: string; isPackage: boolean }>();
   private discoveryDiagnostics: EngineDiagnostic[] = [];
   private cachedAnalysis: Analysis | null = null;
   private relevance: Relevance | null = null;
@@ -225,6 +230,7 @@ export class EngineSession {
     });
     this.packages = found.packages;
     this.sourceRoots = found.sourceRoots;
+    this.moduleNames.clear();
     this.discoveryDiagnostics = found.diagnostics;
     const t0 = performance.now();
     const stats = new Map<string, DiskStat>();
@@ -403,7 +409,10 @@ export class EngineSession {
     const next = text === null ? this.analyseFromDisk(p, abs) : this.analyseText(p, abs, text);
     if (text === null && next.facts) next.disk = statOf(abs) ?? undefined;
     this.files.set(abs, next);
-    if (path.basename(abs) === '__init__.py' && !before) this.packages.add(path.dirname(abs));
+    if (path.basename(abs) === '__init__.py' && !before) {
+      this.packages.add(path.dirname(abs));
+      this.moduleNames.clear();
+    }
     this.invalidate();
     this.lastUpdate = {
       path: 'cold',
@@ -574,7 +583,10 @@ export class EngineSession {
   removeFile(abs: string): void {
     if (this.files.has(abs)) {
       this.drop(abs);
-      if (path.basename(abs) === '__init__.py') this.packages.delete(path.dirname(abs));
+      if (path.basename(abs) === '__init__.py') {
+        this.packages.delete(path.dirname(abs));
+        this.moduleNames.clear();
+      }
       this.invalidate();
     }
   }
@@ -700,7 +712,12 @@ export class EngineSession {
     const keep = new Set<string>();
     for (const f of this.files.values()) {
       if (!f.facts) continue;
-      const { module, isPackage } = moduleNameFor(f.abs, this.packages, this.sourceRoots);
+      let name = this.moduleNames.get(f.abs);
+      if (!name) {
+        name = moduleNameFor(f.abs, this.packages, this.sourceRoots);
+        this.moduleNames.set(f.abs, name);
+      }
+      const { module, isPackage } = name;
       let wf = this.workspaceFiles.get(f.abs);
       if (wf && wf.rel === f.rel && wf.module === module && wf.isPackage === isPackage)
         wf.facts = f.facts;

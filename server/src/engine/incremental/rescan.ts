@@ -203,19 +203,19 @@ function exprNames(e: Expr | null | undefined, out: Set<string>, depth = 0): voi
 }
 
 /** Names a function's text mentions (see funcUses), by function (facts objects are kept). */
-const namesOfFunc = new WeakMap<FuncFacts, string[]>();
+const namesOfFunc = new WeakMap<FuncFacts, Set<string>>();
 
-function funcNames(fn: FuncFacts): string[] {
+function funcNames(fn: FuncFacts): Set<string> {
   let out = namesOfFunc.get(fn);
   if (!out) {
-    const set = new Set<string>(fn.mentions);
-    for (const d of fn.decorators) exprNames(d.expr, set);
+    out = new Set<string>(fn.mentions);
+    for (const d of fn.decorators) exprNames(d.expr, out);
     for (const p of fn.params) {
-      exprNames(p.annotation, set);
-      exprNames(p.default, set);
+      exprNames(p.annotation, out);
+      exprNames(p.default, out);
     }
-    exprNames(fn.returnType, set);
-    namesOfFunc.set(fn, (out = [...set]));
+    exprNames(fn.returnType, out);
+    namesOfFunc.set(fn, out);
   }
   return out;
 }
@@ -237,7 +237,13 @@ export function exprUsesKept(e: Expr, names: Set<string>): boolean {
 
 /** Whether a function's text (body, decorators, parameters, return type) mentions `names`. */
 export function funcUses(fn: FuncFacts, names: Set<string>): boolean {
-  for (const n of funcNames(fn)) if (names.has(n)) return true;
+  // Every route's handler is asked after a graph edit: look the smaller set up in the larger.
+  const own = funcNames(fn);
+  if (names.size < own.size) {
+    for (const n of names) if (own.has(n)) return true;
+    return false;
+  }
+  for (const n of own) if (names.has(n)) return true;
   return false;
 }
 
@@ -279,7 +285,7 @@ function dependentsOf(facts: ModuleFacts): Map<string, string[]> {
     exprNames(sa.target, m);
     edge(m, JSON.stringify(sa.target).match(WORD) ?? []);
   }
-  for (const fn of facts.funcs) if (fn.scope === '') edge(new Set(funcNames(fn)), [fn.name]);
+  for (const fn of facts.funcs) if (fn.scope === '') edge(funcNames(fn), [fn.name]);
   for (const c of facts.classes) {
     if (c.scope !== '') continue;
     const m = new Set<string>();
