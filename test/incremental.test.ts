@@ -1045,6 +1045,44 @@ app.mount("/admin", admin_app)
 `,
 };
 
+describe('EngineSession: a package made or unmade during the session', () => {
+  it('an `__init__.py` that re-exports a router, added and removed', async () => {
+    // `from app.api import router` finds the router only through `app/api/__init__.py`: without
+    // it the router is included by no app. Module names are kept per file between edits while
+    // the package layout stands (session.ts), so its appearing and going must be seen.
+    const dir = tmpDir('package');
+    const files: Record<string, string> = {
+      'app/__init__.py': '',
+      'app/main.py':
+        'from fastapi import FastAPI\nfrom app.api import router\n\napp = FastAPI()\napp.include_router(router, prefix="/v1")\n',
+      'app/api/routes.py':
+        'from fastapi import APIRouter\n\nrouter = APIRouter()\n\n\n@router.delete("/users/{user_id}")\ndef delete_user(user_id: int):\n    return {"deleted": user_id}\n',
+    };
+    for (const [rel, text] of Object.entries(files)) {
+      fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
+      fs.writeFileSync(path.join(dir, rel), text);
+    }
+    const session = new EngineSession({ roots: [dir], cwd: dir, threads: 1 });
+    await session.loadAll();
+    session.findings();
+    const paths = () => session.analysis().report.routes.map((r) => r.path);
+    const none = new Map<string, string>();
+    await assertSameAsFull(session, dir, none, 'before the package');
+    assert.deepEqual(paths(), ['/users/{user_id}']);
+
+    const init = path.join(dir, 'app', 'api', '__init__.py');
+    fs.writeFileSync(init, 'from .routes import router\n');
+    await session.updateFile(init, null);
+    await assertSameAsFull(session, dir, none, '__init__.py added');
+    assert.deepEqual(paths(), ['/v1/users/{user_id}']);
+
+    fs.rmSync(init);
+    session.removeFile(init);
+    await assertSameAsFull(session, dir, none, '__init__.py removed');
+    assert.deepEqual(paths(), ['/users/{user_id}']);
+  });
+});
+
 describe('EngineSession: graph edits redo the workspace passes only where the edit reaches', () => {
   it('each edit gives what a full recompute gives, reusing routes it cannot reach', async () => {
     const graph = await graphEditSession('combine', COMBINE_PROJECT);
