@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { generateProject } from './generate';
+import { loadRuff } from './ruff';
 
 /**
  * Project used by the LSP latency benchmark and test/incremental.test.ts: a generated project
@@ -595,12 +596,7 @@ function ruffFileCheck(file: string): { p50: number; p95: number } | null {
 }
 
 function ruffFileCheckHere(file: string): void {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const ruff = require('@astral-sh/ruff-wasm-nodejs') as {
-    Workspace: new (options: unknown, encoding: number) => { check(source: string): unknown[] };
-    PositionEncoding: { Utf16: number };
-  };
-  const ws = new ruff.Workspace({ lint: { select: ['S', 'FAST'] } }, ruff.PositionEncoding.Utf16);
+  const ws = loadRuff()();
   const text = fs.readFileSync(file, 'utf8');
   const ms: number[] = [];
   for (let i = 0; i < 45; i++) {

@@ -8,6 +8,7 @@ import { scanWorkspace } from '../server/src/engine/index';
 import { createPythonParser, parseSource } from '../server/src/engine/parser';
 import { runFileRules } from '../server/src/engine/scan';
 import { computeTaintFacts } from '../server/src/engine/taint/index';
+import { loadRuff } from './ruff';
 
 /**
  * One measurement in a fresh process (so peak RSS is the tool's own):
@@ -79,14 +80,10 @@ async function main(): Promise<void> {
     ms = performance.now() - t0;
     phases = Object.fromEntries(Object.entries(t).map(([k, v]) => [k, Math.round(v)]));
   } else if (tool === 'ruff') {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const ruff = require('@astral-sh/ruff-wasm-nodejs') as {
-      Workspace: new (options: unknown, encoding: number) => { check(source: string): unknown[] };
-      PositionEncoding: { Utf16: number };
-    };
+    const ruffWorkspace = loadRuff();
     const t0 = performance.now();
     // Ruff reads the files too: include the reads in its time as in ours.
-    const ws = new ruff.Workspace({ lint: { select: ['S', 'FAST'] } }, ruff.PositionEncoding.Utf16);
+    const ws = ruffWorkspace();
     for (const f of found.files) findings += ws.check(fs.readFileSync(f.abs, 'utf8')).length;
     ms = performance.now() - t0;
   } else throw new Error(`unknown tool ${tool}`);
