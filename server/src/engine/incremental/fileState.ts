@@ -188,7 +188,7 @@ function stubOf<T extends object>(of: T, make: () => T): T {
 
 /** The objects in a group's items that carry a `line` / `endLine` number, each once. */
 interface LineHolders {
-  /** The arrays walked, and their lengths then (parts are replaced, never changed in place). */
+  /** The arrays walked, and their lengths then: a part replaced or grown since is walked again. */
   parts: unknown[][];
   lengths: number[];
   line: { line: number }[];
